@@ -1,0 +1,9 @@
+"""Slack entry points, one package per kind of request; each exposes `register(app)`."""
+
+from slack_bolt.async_app import AsyncApp
+
+from app.listeners import commands
+
+
+def register(app: AsyncApp) -> None:
+    commands.register(app)
