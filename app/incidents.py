@@ -45,7 +45,7 @@ class Verb(StrEnum):
 
 _ALIASES = {"acknowledge": Verb.ACK}
 
-USAGE = """\
+USAGE = escape("""\
 *Act on PagerDuty incidents as yourself*
 `/incident ack <ref> [<ref> ...]` acknowledge (alias: `acknowledge`)
 `/incident resolve <ref> [note ...]` resolve; the note becomes the resolution
@@ -53,7 +53,7 @@ USAGE = """\
 `/incident reassign <ref> <@user | email>` reassign to that person
 `/incident note <ref> <text ...>` add a note
 `/incident whoami` which PagerDuty user you act as
-`<ref>` is `123`, `#123`, an incident id like `PT4KHLK`, or its PagerDuty link."""
+`<ref>` is `123`, `#123`, an incident id like `PT4KHLK`, or its PagerDuty link.""")
 
 _NUMBER = re.compile(r"#?([1-9][0-9]{0,9})")
 _INCIDENT_ID = re.compile(r"[A-Z0-9]{6,20}")

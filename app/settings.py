@@ -36,7 +36,10 @@ def _require_prefix(value: SecretStr, prefix: str, what: str) -> SecretStr:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    # An empty `NAME=` line in .env means "not set", as the .env.example template has many.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_ignore_empty=True, extra="ignore", frozen=True
+    )
 
     slack_bot_token: SecretStr
     slack_signing_secret: SecretStr = SecretStr("")

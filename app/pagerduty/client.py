@@ -69,7 +69,7 @@ class PagerDutyClient:
         api_url: str,
         token: SecretStr,
         *,
-        timeout: float = 10.0,
+        timeout: float = 15.0,  # PagerDuty can take 10 s in a storm; that is still an answer
         attempts: int = 4,
         backoff_seconds: float = 0.5,
         max_wait_seconds: float = 20.0,
@@ -87,7 +87,9 @@ class PagerDutyClient:
         )
         self._attempts = attempts
         self._max_wait = max_wait_seconds
-        self._backoff = wait_exponential_jitter(initial=backoff_seconds, max=max_wait_seconds)
+        self._backoff = wait_exponential_jitter(
+            multiplier=backoff_seconds, max=max_wait_seconds, jitter=backoff_seconds
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()

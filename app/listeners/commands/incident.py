@@ -5,6 +5,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.incidents import IncidentActions
+from app.listeners.errors import reporting_errors
 
 
 async def handle_incident_command(
@@ -14,10 +15,11 @@ async def handle_incident_command(
     client: AsyncWebClient,
     incidents: IncidentActions,
 ) -> None:
-    """`/incident ...`: answer Slack at once, then act; errors reach `app.bolt`'s handler."""
+    """`/incident ...`: answer Slack at once, then act, then say what happened."""
     await ack()
-    reply = await incidents.run_command(command.get("text", ""), command["user_id"], client)
-    if reply.public:
-        await respond(text="\n".join(reply.public), response_type="in_channel")
-    if reply.private:
-        await respond(text="\n".join(reply.private), response_type="ephemeral")
+    async with reporting_errors(command, respond, client):
+        reply = await incidents.run_command(command.get("text", ""), command["user_id"], client)
+        if reply.public:
+            await respond(text="\n".join(reply.public), response_type="in_channel")
+        if reply.private:
+            await respond(text="\n".join(reply.private), response_type="ephemeral")

@@ -1,0 +1,112 @@
+"""The real app, wired to stand-ins that speak PagerDuty's and Slack's wire protocols.
+
+`bot` drives the ASGI app in the test's own loop (httpx.ASGITransport), so work done after
+`ack()` keeps running; the stand-ins are real HTTP servers on loopback.
+"""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from app.pagerduty.client import PagerDutyClient
+from app.settings import Settings, load_settings
+from app.web import create_app
+from tests.standins.pagerduty import PagerDutyStandIn, load_pagerduty_spec, seed_default
+from tests.standins.server import serve_on_loopback
+from tests.standins.signing import signed_headers, slash_command_body
+from tests.standins.slack import SlackStandIn, seed_default_slack
+
+SIGNING_SECRET = "test-signing-secret-5f2a9c"
+BOT_TOKEN = "xoxb-test-bot-token-7d1e"
+PAGERDUTY_TOKEN = "pd-test-token"
+
+
+@pytest.fixture
+async def pagerduty() -> AsyncIterator[PagerDutyStandIn]:
+    standin = PagerDutyStandIn(api_token=PAGERDUTY_TOKEN, spec=load_pagerduty_spec())
+    seed_default(standin)
+    async with serve_on_loopback(standin.app) as url:
+        standin.url = url  # type: ignore[attr-defined]
+        yield standin
+    standin.assert_no_spec_violations()
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[SlackStandIn]:
+    standin = SlackStandIn()
+    seed_default_slack(standin)
+    async with serve_on_loopback(standin.app) as url:
+        standin.url = url  # type: ignore[attr-defined]
+        yield standin
+
+
+@pytest.fixture
+def settings(pagerduty: PagerDutyStandIn, slack: SlackStandIn) -> Settings:
+    return load_settings(
+        _env_file=None,
+        slack_bot_token=BOT_TOKEN,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=f"{slack.url}/api/",  # type: ignore[attr-defined]
+        pagerduty_api_token=PAGERDUTY_TOKEN,
+        pagerduty_api_url=pagerduty.url,  # type: ignore[attr-defined]
+        log_format="console",
+    )
+
+
+@dataclass
+class Bot:
+    http: httpx.AsyncClient
+    slack: SlackStandIn
+
+    @property
+    def response_url(self) -> str:
+        return f"{self.slack.url}/hooks/commands/T0G9PQBBK/5111111111111/AbCdEf"  # type: ignore[attr-defined]
+
+    async def command(self, text: str, *, user: str = "U0ALICE01") -> httpx.Response:
+        body = slash_command_body(text, user_id=user, response_url=self.response_url)
+        headers = signed_headers(SIGNING_SECRET, body, "application/x-www-form-urlencoded")
+        return await self.http.post("/slack/events", content=body, headers=headers)
+
+    async def reply_to(self, text: str, *, user: str = "U0ALICE01", count: int = 1) -> list[dict]:  # type: ignore[type-arg]
+        """Send a command and wait for its `count` response_url messages."""
+        before = len(self.slack.responses)
+        response = await self.command(text, user=user)
+        assert response.status_code == 200, response.text
+        await self.slack.wait_for(lambda s: len(s.responses) >= before + count)
+        return self.slack.responses[before:]
+
+
+def fast_pagerduty_client(settings: Settings, **overrides: float) -> PagerDutyClient:
+    """The production client with test-sized timeouts and backoff."""
+    options: dict[str, float] = {
+        "timeout": 1.0,
+        "attempts": 3,
+        "backoff_seconds": 0.01,
+        "max_wait_seconds": 0.2,
+    }
+    options.update(overrides)
+    return PagerDutyClient(
+        str(settings.pagerduty_api_url),
+        settings.pagerduty_api_token,
+        timeout=options["timeout"],
+        attempts=int(options["attempts"]),
+        backoff_seconds=options["backoff_seconds"],
+        max_wait_seconds=options["max_wait_seconds"],
+    )
+
+
+@pytest.fixture
+async def bot(
+    settings: Settings, slack: SlackStandIn, request: pytest.FixtureRequest
+) -> AsyncIterator[Bot]:
+    """The app under test; `@pytest.mark.pagerduty_client(timeout=15)` tunes its client."""
+    marker = request.node.get_closest_marker("pagerduty_client")
+    client = fast_pagerduty_client(settings, **(marker.kwargs if marker else {}))
+    app = create_app(settings, pagerduty=client)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bot") as http,
+    ):
+        yield Bot(http, slack)

@@ -1,0 +1,543 @@
+"""PagerDuty REST API v2 stand-in, strict where the real API is and sharp where it bites.
+
+Every request is checked against PagerDuty's published OpenAPI spec, so the bot cannot pass
+tests with a request the real API would refuse. State changes copy PagerDuty's real
+semantics, including the surprising ones (acknowledging a resolved incident reopens it).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import itertools
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+
+from openapi_core import Config, OpenAPI
+from openapi_core.datatypes import RequestParameters
+from openapi_core.templating.paths.exceptions import PathError
+from openapi_core.templating.paths.finders import APICallPathFinder
+from openapi_core.validation.request.exceptions import SecurityValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tests.standins.contracts import CONTRACTS_DIR
+from tests.standins.server import DroppedConnectionResponse, pause
+
+API_URL = "https://api.pagerduty.com"
+WEB_URL = "https://acme.pagerduty.com"
+ACCEPT = "application/vnd.pagerduty+json;version=2"
+PD_TEST_TOKEN = "pd-test-token"
+_INTERNAL_KEYS = frozenset({"level"})
+_DEFAULT_ERRORS = {
+    401: (2006, "Invalid Credentials"),
+    404: (2100, "Not Found"),
+    429: (2020, "Rate Limit Exceeded"),
+}
+
+
+@functools.cache
+def load_pagerduty_spec() -> OpenAPI | None:
+    """PagerDuty's spec, loaded once per session; None when the shared contracts are absent."""
+    path = CONTRACTS_DIR / "pagerduty" / "rest-openapiv3.json" if CONTRACTS_DIR else None
+    if path is None or not path.is_file():
+        return None
+    spec = json.loads(path.read_text(encoding="utf-8"))
+    # Every *Reference schema inherits readOnly `id`/`type` from Tag/allOf/0, so openapi-core
+    # would reject the documented `{"assignee": {"id": ..., "type": "user_reference"}}` body.
+    base = spec["components"]["schemas"]["Tag"]["allOf"][0]["properties"]
+    for name in ("id", "type"):
+        base[name].pop("readOnly", None)
+    # The spec itself fails openapi-spec-validator; validating requests against it works.
+    return OpenAPI.from_dict(spec, config=Config(spec_validator_cls=None))
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the stand-in received it (recorded even when it was rejected)."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    json: Any
+    status: int = 0  # what the stand-in answered
+
+
+@dataclass
+class _Fault:
+    method: str
+    path_prefix: str
+    status: int
+    body: dict[str, Any] | str | None
+    headers: dict[str, str] | None
+    times: int
+    hang: float | None
+    close_connection: bool
+
+
+@dataclass
+class _SpecRequest:
+    """openapi-core's Request protocol, pinned to the spec's server instead of loopback."""
+
+    method: str
+    path: str
+    parameters: RequestParameters
+    body: bytes | None
+    content_type: str
+    host_url: str = API_URL
+
+
+class PagerDutyError(Exception):
+    """Raised by handlers; becomes a PagerDuty-shaped error answer with nothing applied."""
+
+    def __init__(self, status: int, code: int, message: str, *errors: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.errors = status, code, message, list(errors)
+
+    def response(self) -> JSONResponse:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.errors:
+            error["errors"] = self.errors
+        return JSONResponse({"error": error}, status_code=self.status)
+
+
+def _invalid(*errors: str) -> PagerDutyError:
+    return PagerDutyError(400, 2001, "Invalid Input Provided", *errors)
+
+
+def _not_found() -> PagerDutyError:
+    return PagerDutyError(404, 2100, "Not Found")
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _describe(err: Exception) -> str:
+    """openapi-core hides the useful part (which field, why) in the exception's cause."""
+    cause = err.__cause__
+    if cause is None:
+        return str(err)
+    details = [e.message for e in getattr(cause, "schema_errors", None) or ()] or [str(cause)]
+    return f"{str(err).removesuffix(f': {cause}')}: {'; '.join(details)}"
+
+
+class PagerDutyStandIn:
+    """Stateful PagerDuty: seed it, point the bot at it, then assert on state and requests."""
+
+    def __init__(self, api_token: str = PD_TEST_TOKEN, spec: OpenAPI | None = None) -> None:
+        self.api_token = api_token
+        self.spec = spec
+        self.latency = 0.0
+        self.requests: list[RecordedRequest] = []
+        self.spec_violations: list[str] = []
+        self.users: dict[str, dict[str, Any]] = {}
+        self.services: dict[str, dict[str, Any]] = {}
+        self.policies: dict[str, dict[str, Any]] = {}
+        self.incidents: dict[str, dict[str, Any]] = {}
+        self.notes: dict[str, list[dict[str, Any]]] = {}
+        self.resolutions: dict[str, str] = {}
+        self.reopened: list[str] = []
+        self._faults: list[_Fault] = []
+        self._ids = itertools.count(1)
+        self.app = Starlette(
+            routes=[Route("/{path:path}", self._handle, methods=["GET", "POST", "PUT", "DELETE"])]
+        )
+        self._routes: list[tuple[str, str, Callable[..., dict[str, Any]]]] = [
+            ("GET", "users", self._list_users),
+            ("GET", "oncalls", self._list_oncalls),
+            ("GET", "escalation_policies/{}", self._get_policy),
+            ("GET", "incidents/{}", self._get_incident),
+            ("PUT", "incidents/{}", self._update_incident),
+            ("POST", "incidents/{}/notes", self._create_note),
+        ]
+
+    # -- seeding ---------------------------------------------------------------------------
+
+    def add_user(self, id: str, name: str, email: str) -> dict[str, Any]:
+        user = {
+            **self._ref("user", id, name),
+            "type": "user",
+            "name": name,
+            "email": email,
+            "time_zone": "UTC",
+            "role": "user",
+        }
+        self.users[id] = user
+        return user
+
+    def add_service(self, id: str, name: str) -> dict[str, Any]:
+        self.services[id] = {**self._ref("service", id, name), "type": "service", "name": name}
+        return self.services[id]
+
+    def add_escalation_policy(self, id: str, name: str, levels: list[list[str]]) -> None:
+        self.policies[id] = {"id": id, "name": name, "levels": [list(lv) for lv in levels]}
+
+    def set_oncall(self, policy_id: str, level: int, user_ids: list[str]) -> None:
+        """Change who is on call at ``level`` (1-based); level len+1 appends a level."""
+        levels = self.policies[policy_id]["levels"]
+        if level == len(levels) + 1:
+            levels.append([])
+        levels[level - 1] = list(user_ids)
+
+    def add_incident(
+        self,
+        number: int,
+        *,
+        id: str,
+        title: str,
+        service_id: str,
+        policy_id: str,
+        status: str = "triggered",
+        level: int = 1,
+        assignee_ids: list[str] | None = None,
+        urgency: str = "high",
+    ) -> dict[str, Any]:
+        now, policy = _now(), self.policies[policy_id]
+        if assignee_ids is None:
+            assignee_ids = policy["levels"][level - 1]
+        service = self._ref("service", service_id, self.services[service_id]["name"])
+        incident = {
+            **self._ref("incident", id, f"[#{number}] {title}"),
+            "type": "incident",
+            "incident_number": number,
+            "title": title,
+            "status": status,
+            "urgency": urgency,
+            "created_at": now,
+            "updated_at": now,
+            "service": service,
+            "escalation_policy": self._ref("escalation_policy", policy_id, policy["name"]),
+            "assignments": [] if status == "resolved" else self._assign(assignee_ids, now),
+            "acknowledgements": [],
+            "last_status_change_at": now,
+            "last_status_change_by": service,  # an alert on the service triggered it
+            "priority": None,
+            "resolve_reason": None,
+            "incident_key": uuid.uuid5(uuid.NAMESPACE_URL, id).hex,
+            "level": level,
+        }
+        self.incidents[id] = incident
+        self.notes.setdefault(id, [])
+        return incident
+
+    # -- fault injection and assertions ------------------------------------------------------
+
+    def fail_next(
+        self,
+        method: str,
+        path_prefix: str,
+        status: int,
+        *,
+        body: dict[str, Any] | str | None = None,
+        headers: dict[str, str] | None = None,
+        times: int = 1,
+        hang: float | None = None,
+        close_connection: bool = False,
+    ) -> None:
+        """Answer the next ``times`` matching requests with this instead; state is untouched."""
+        fault = _Fault(
+            method.upper(), path_prefix, status, body, headers, times, hang, close_connection
+        )
+        self._faults.append(fault)
+
+    @property
+    def writes(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.method != "GET"]
+
+    def requests_to(self, method: str, path: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.method == method.upper() and r.path == path]
+
+    def assert_no_spec_violations(self) -> None:
+        assert not self.spec_violations, "PagerDuty would reject:\n" + "\n".join(
+            self.spec_violations
+        )
+
+    # -- request pipeline ----------------------------------------------------------------------
+
+    async def _handle(self, request: Request) -> Response:
+        raw = await request.body()
+        try:
+            parsed = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = None  # the spec check reports it
+        recorded = RecordedRequest(
+            method=request.method,
+            path=request.url.path,
+            query={k: request.query_params.getlist(k) for k in request.query_params},
+            headers={k.lower(): v for k, v in request.headers.items()},
+            json=parsed,
+        )
+        self.requests.append(recorded)
+        await pause(request, self.latency)
+        response = await self._answer(request, raw, recorded)
+        recorded.status = response.status_code
+        return response
+
+    async def _answer(self, request: Request, raw: bytes, rec: RecordedRequest) -> Response:
+        if problems := self._spec_problems(request, raw):
+            target = f"{rec.method} {rec.path}?{request.url.query}".rstrip("?")
+            self.spec_violations.extend(f"{target}: {p}" for p in problems)
+            return _invalid(*problems).response()
+        if raw and rec.json is None:
+            return _invalid("Malformed JSON body").response()  # even without a spec
+        if rec.headers.get("authorization") != f"Token token={self.api_token}":
+            return PagerDutyError(401, 2006, "Invalid Credentials").response()
+        if rec.headers.get("accept") != ACCEPT:
+            self.spec_violations.append(f"{rec.method} {rec.path}: Accept must be {ACCEPT}")
+            return PagerDutyError(406, 2001, f"Accept header must be {ACCEPT}").response()
+        if fault := self._take_fault(rec):
+            return await self._fault_response(request, fault)
+        for method, pattern, handler in self._routes:
+            parts, want = rec.path.strip("/").split("/"), pattern.split("/")
+            if method != rec.method or len(parts) != len(want):
+                continue
+            if all(w in ("{}", p) for w, p in zip(want, parts, strict=True)):
+                args = [p for w, p in zip(want, parts, strict=True) if w == "{}"]
+                try:
+                    return JSONResponse(handler(rec, *args))
+                except PagerDutyError as err:
+                    return err.response()
+        return PagerDutyError(404, 2100, "Not Found", "not implemented by the stand-in").response()
+
+    def _spec_problems(self, request: Request, raw: bytes) -> list[str]:
+        if self.spec is None:
+            return []
+        spec_request = _SpecRequest(
+            method=request.method.lower(),
+            path=request.url.path,
+            parameters=RequestParameters(query=request.query_params, header=request.headers),
+            body=raw or None,
+            content_type=request.headers.get("content-type", "application/octet-stream"),
+        )
+        errors = self.spec.iter_request_errors(spec_request)
+        problems = [_describe(e) for e in errors if not isinstance(e, SecurityValidationError)]
+        # openapi-core ignores undeclared query params; PagerDuty silently ignores them too,
+        # which turns `escalation_policy_ids=X` (no brackets) into "every policy".
+        try:
+            found = APICallPathFinder(self.spec.spec).find(
+                spec_request.method, API_URL + spec_request.path
+            )
+        except PathError:
+            return problems
+        known = {
+            p["name"]
+            for level in (found.path, found.operation)
+            if "parameters" in level
+            for p in level / "parameters"
+            if p["in"] == "query"
+        }
+        problems += [
+            f"Unknown query parameter: {k}" for k in request.query_params if k not in known
+        ]
+        return problems
+
+    def _take_fault(self, rec: RecordedRequest) -> _Fault | None:
+        for fault in self._faults:
+            if fault.method == rec.method and rec.path.startswith(fault.path_prefix):
+                fault.times -= 1
+                if fault.times <= 0:
+                    self._faults.remove(fault)
+                return fault
+        return None
+
+    async def _fault_response(self, request: Request, fault: _Fault) -> Response:
+        if fault.hang:
+            await pause(request, fault.hang)
+        if fault.close_connection:
+            return DroppedConnectionResponse(status_code=fault.status, headers=fault.headers)
+        if isinstance(fault.body, str):
+            media = "application/json"
+            return Response(fault.body, fault.status, headers=fault.headers, media_type=media)
+        body = fault.body
+        if body is None:
+            code, message = _DEFAULT_ERRORS.get(fault.status, (0, HTTPStatus(fault.status).phrase))
+            body = {"error": {"code": code, "message": message}}
+        return JSONResponse(body, fault.status, headers=fault.headers)
+
+    # -- endpoints ---------------------------------------------------------------------------
+
+    def _list_users(self, rec: RecordedRequest) -> dict[str, Any]:
+        needle = (rec.query.get("query") or [""])[0].lower()
+        users = [
+            u
+            for u in self.users.values()
+            if needle in u["name"].lower() or needle in u["email"].lower()
+        ]
+        return {"users": users, "limit": 25, "offset": 0, "more": False, "total": None}
+
+    def _list_oncalls(self, rec: RecordedRequest) -> dict[str, Any]:
+        wanted = rec.query.get("escalation_policy_ids[]") or list(self.policies)
+        user_filter = set(rec.query.get("user_ids[]", []))
+        oncalls = [
+            {
+                "escalation_level": level,
+                "user": self._user_ref(user_id),
+                "escalation_policy": self._ref(
+                    "escalation_policy", pid, self.policies[pid]["name"]
+                ),
+                "schedule": None,
+                "start": None,
+                "end": None,
+            }
+            for pid in wanted
+            if pid in self.policies
+            for level, user_ids in enumerate(self.policies[pid]["levels"], start=1)
+            for user_id in user_ids
+            if not user_filter or user_id in user_filter
+        ]
+        return {"oncalls": oncalls, "limit": 25, "offset": 0, "more": False, "total": None}
+
+    def _get_policy(self, rec: RecordedRequest, policy_id: str) -> dict[str, Any]:
+        if policy_id not in self.policies:
+            raise _not_found()
+        policy = self.policies[policy_id]
+        rules = [
+            {
+                "id": f"{policy_id}R{level}",
+                "escalation_delay_in_minutes": 30,
+                "targets": [self._user_ref(u) for u in user_ids],
+            }
+            for level, user_ids in enumerate(policy["levels"], start=1)
+        ]
+        body = {
+            **self._ref("escalation_policy", policy_id, policy["name"]),
+            "type": "escalation_policy",
+            "name": policy["name"],
+            "num_loops": 0,
+            "escalation_rules": rules,
+            "services": [],
+            "teams": [],
+        }
+        return {"escalation_policy": body}
+
+    def _get_incident(self, rec: RecordedRequest, key: str) -> dict[str, Any]:
+        by_number = {str(i["incident_number"]): i for i in self.incidents.values()}
+        incident = self.incidents.get(key) or by_number.get(key)
+        if incident is None:
+            raise _not_found()
+        return {"incident": self._public(incident)}
+
+    def _update_incident(self, rec: RecordedRequest, incident_id: str) -> dict[str, Any]:
+        actor = self._requester(rec)
+        if incident_id not in self.incidents:
+            raise _not_found()  # writes never accept the incident number
+        inc = copy.deepcopy(self.incidents[incident_id])  # commit only if everything succeeds
+        change = (rec.json or {}).get("incident", {})
+        now, was_resolved = _now(), inc["status"] == "resolved"
+        status = change.get("status")
+        reopening = was_resolved and status in ("acknowledged", "triggered")
+        if was_resolved and not reopening and set(change) & {"escalation_level", "assignments"}:
+            raise _invalid("Incident Already Resolved")
+        if "escalation_level" in change:
+            level = change["escalation_level"]
+            if not 1 <= level <= len(self.policies[inc["escalation_policy"]["id"]]["levels"]):
+                raise _invalid(f"Escalation level {level} is invalid")
+            inc.update(level=level, status="triggered", acknowledgements=[])
+            inc["assignments"] = self._assign(self._oncall(inc, level), now)
+        if "assignments" in change:
+            ids = [a.get("assignee", {}).get("id") for a in change["assignments"]]
+            if unknown := [i for i in ids if i not in self.users]:
+                raise _invalid(f"Assignee {unknown[0]} not found")
+            inc.update(status="triggered", acknowledgements=[])
+            inc["assignments"] = self._assign(ids, now)
+        if status == "resolved":
+            if was_resolved:
+                raise _invalid("Incident Already Resolved")
+            inc.update(status="resolved", assignments=[])
+        elif status == "acknowledged":
+            if reopening:  # real PagerDuty reopens and assigns it to the acknowledger
+                inc["assignments"] = self._assign([actor], now)
+            inc["status"] = "acknowledged"
+            inc["acknowledgements"].append({"at": now, "acknowledger": self._user_ref(actor)})
+        elif status == "triggered":
+            if reopening and "assignments" not in change:
+                inc["assignments"] = self._assign(self._oncall(inc, inc["level"]), now)
+            inc.update(status="triggered", acknowledgements=[])
+        for key in ("title", "urgency"):
+            inc[key] = change.get(key, inc[key])
+        if status or {"escalation_level", "assignments"} & set(change):
+            inc["last_status_change_at"] = now
+            inc["last_status_change_by"] = self._user_ref(actor)
+        inc["updated_at"] = now
+        if reopening:
+            self.reopened.append(incident_id)
+        if status == "resolved":
+            self.resolutions[incident_id] = change.get("resolution", "")
+        self.incidents[incident_id] = inc
+        return {"incident": self._public(inc)}
+
+    def _create_note(self, rec: RecordedRequest, incident_id: str) -> dict[str, Any]:
+        actor = self._requester(rec)
+        if incident_id not in self.incidents:
+            raise _not_found()
+        note = {
+            "id": f"PNOTE{next(self._ids):02d}",
+            "user": self._user_ref(actor),
+            "content": (rec.json or {}).get("note", {}).get("content", ""),
+            "created_at": _now(),
+        }
+        self.notes[incident_id].append(note)
+        return {"note": note}  # 200, not 201: that is what PagerDuty answers here
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _requester(self, rec: RecordedRequest) -> str:
+        email = rec.headers.get("from", "").lower()
+        for user in self.users.values():
+            if user["email"].lower() == email:
+                return str(user["id"])
+        raise _invalid("Requester User Not Found")
+
+    def _oncall(self, incident: dict[str, Any], level: int) -> list[str]:
+        levels: list[list[str]] = self.policies[incident["escalation_policy"]["id"]]["levels"]
+        return levels[level - 1]
+
+    def _assign(self, user_ids: list[str], at: str) -> list[dict[str, Any]]:
+        return [{"at": at, "assignee": self._user_ref(u)} for u in user_ids]
+
+    def _user_ref(self, user_id: str) -> dict[str, Any]:
+        return self._ref("user", user_id, self.users[user_id]["name"])
+
+    @staticmethod
+    def _ref(kind: str, id: str, summary: str) -> dict[str, Any]:
+        plural = "escalation_policies" if kind == "escalation_policy" else f"{kind}s"
+        web = "service-directory" if kind == "service" else plural
+        return {
+            "id": id,
+            "type": f"{kind}_reference",
+            "summary": summary,
+            "self": f"{API_URL}/{plural}/{id}",
+            "html_url": f"{WEB_URL}/{web}/{id}",
+        }
+
+    @staticmethod
+    def _public(incident: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in incident.items() if k not in _INTERNAL_KEYS}
+
+
+def seed_default(pd: PagerDutyStandIn) -> None:
+    """The world the bot's tests share: one incident, a three-level policy, a decoy user."""
+    pd.add_user("PALICE1", "Alice Example", "alice@example.com")
+    pd.add_user("PBOB002", "Bob Builder", "bob@example.com")
+    pd.add_user("PCAROL3", "Carol Chen", "carol@example.com")
+    pd.add_user("PMAL004", "Mallory", "malice@example.com")  # loose query "alice@..." hits her
+    pd.add_service("PSVC001", "Checkout API")
+    pd.add_escalation_policy(
+        "PEPOL01", "Checkout escalation", [["PALICE1"], ["PBOB002"], ["PCAROL3"]]
+    )
+    pd.add_incident(
+        123,
+        id="PT4KHLK",
+        title="checkout API error rate high",
+        service_id="PSVC001",
+        policy_id="PEPOL01",
+    )

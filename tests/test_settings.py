@@ -1,0 +1,92 @@
+"""Configuration fails fast, lists every problem at once, and never echoes a value."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.settings import ConfigError, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+VALID = {
+    "SLACK_BOT_TOKEN": "xoxb-valid-token-1111",
+    "SLACK_SIGNING_SECRET": "signing-secret-2222",
+    "PAGERDUTY_API_TOKEN": "pd-token-3333",
+}
+
+
+def start(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m app` in an empty directory (no .env) with only `env` configured."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PAGERDUTY_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "app"],
+        env={**clean, "PYTHONPATH": str(REPO), **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_missing_required_values_exit_2_listing_every_problem(tmp_path: Path) -> None:
+    result = start({}, tmp_path)
+    assert result.returncode == 2
+    assert "SLACK_BOT_TOKEN is required but not set" in result.stderr
+    assert "PAGERDUTY_API_TOKEN is required but not set" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_empty_signing_secret_is_refused_at_start(tmp_path: Path) -> None:
+    result = start({**VALID, "SLACK_SIGNING_SECRET": ""}, tmp_path)
+    assert result.returncode == 2
+    assert "SLACK_SIGNING_SECRET is empty" in result.stderr
+
+
+def test_a_wrong_token_is_named_but_never_echoed(tmp_path: Path) -> None:
+    secret = "xoxp-user-token-should-never-print"
+    result = start({**VALID, "SLACK_BOT_TOKEN": secret, "PORT": "99999"}, tmp_path)
+    assert result.returncode == 2
+    assert "SLACK_BOT_TOKEN must be a Slack bot token" in result.stderr
+    assert "PORT" in result.stderr
+    assert secret not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_missing_user_map_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(_env_file=None, **_lower(VALID), user_map_file=tmp_path / "nope.yml")
+    assert any("USER_MAP_FILE" in p and "not a readable file" in p for p in error.value.problems)
+
+
+def test_socket_mode_needs_no_signing_secret() -> None:
+    settings = load_settings(
+        _env_file=None,
+        slack_bot_token="xoxb-1",
+        pagerduty_api_token="pd",
+        slack_app_token="xapp-1-abc",
+    )
+    assert settings.slack_app_token is not None
+
+
+def test_webhook_secrets_are_split_on_commas() -> None:
+    settings = load_settings(
+        _env_file=None, **_lower(VALID), pagerduty_webhook_secrets=" one, two ,,"
+    )
+    assert [s.get_secret_value() for s in settings.webhook_secrets] == ["one", "two"]
+
+
+def test_empty_lines_in_dotenv_mean_unset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith(("SLACK_", "PAGERDUTY_", "USER_MAP")):
+            monkeypatch.delenv(name)
+    env_file = tmp_path / ".env"
+    env_file.write_text("\n".join(f"{k}={v}" for k, v in VALID.items()) + "\nUSER_MAP_FILE=\n")
+    settings = load_settings(_env_file=env_file)
+    assert settings.user_map_file is None
+
+
+def _lower(env: dict[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in env.items()}
