@@ -18,6 +18,14 @@ logged with its traceback, and the person hears only that something broke.
         └── PagerDutyUnavailable    429/5xx/timeouts beyond the retry budget
 """
 
+from typing import TYPE_CHECKING
+
+from aiohttp import ClientError
+from slack_sdk.errors import SlackApiError
+
+if TYPE_CHECKING:
+    from app.pagerduty.models import Incident
+
 
 class BotError(Exception):
     """A failure with a sentence for the person who asked."""
@@ -37,7 +45,11 @@ class NotMapped(BotError):
 
 class NothingToDo(BotError):
     """The incident is already where the person wanted it; writing would change nothing
-    or, worse, re-open it."""
+    or, worse, re-open it. Carries the fresh incident so a stale card can be redrawn."""
+
+    def __init__(self, message: str, incident: "Incident | None" = None) -> None:
+        super().__init__(message)
+        self.incident = incident
 
 
 class NeedsLevel(BotError):
@@ -46,3 +58,7 @@ class NeedsLevel(BotError):
 
 class SlackUnavailable(BotError):
     """Slack's Web API failed where we needed an answer from it."""
+
+
+# What a Slack Web API call can raise: Slack's "ok": false, or no answer at all.
+SLACK_FAILURES = (SlackApiError, ClientError, TimeoutError)

@@ -1,8 +1,40 @@
-"""Every Slack identifier the bot owns, so the manifest, the listeners and the tests
-agree on one spelling."""
+"""Every Slack identifier the bot owns, so the manifest, the listeners, the Block Kit
+builders and the tests agree on one spelling."""
 
 from enum import StrEnum
 
 
 class Command(StrEnum):
     INCIDENT = "/incident"
+
+
+class ActionId(StrEnum):
+    """Buttons on an incident card; each button's `value` is a `CardState` JSON."""
+
+    ACKNOWLEDGE = "incident_ack"
+    RESOLVE = "incident_resolve"
+    ESCALATE = "incident_escalate"
+    REASSIGN = "incident_reassign"
+
+
+class CallbackId(StrEnum):
+    """Modals we open (view callback ids) and message shortcuts (manifest callback ids)."""
+
+    RESOLVE_MODAL = "resolve_incident_modal"
+    REASSIGN_MODAL = "reassign_incident_modal"
+
+
+class BlockId(StrEnum):
+    """Inputs inside our modals, where Slack reports the values and our inline errors."""
+
+    RESOLUTION = "resolution"
+    ASSIGNEE = "assignee"
+
+
+class InputActionId(StrEnum):
+    RESOLUTION = "resolution_input"
+    ASSIGNEE = "assignee_select"
+
+
+# Message metadata on every card, so a thread reply can find its incident.
+CARD_METADATA_EVENT = "incident_posted"

@@ -15,17 +15,21 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any, TypeVar
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from app.blocks import CardState, LastAction, gone_card, incident_card
+from app.cards import CardRef, Cards
 from app.errors import BotError, NeedsLevel, NothingToDo, NotMapped, UsageError
 from app.identity import IdentityResolver, VerifiedUser
 from app.mrkdwn import escape, link
 from app.pagerduty.client import PagerDutyClient
-from app.pagerduty.errors import PagerDutyError
+from app.pagerduty.errors import IncidentNotFound, PagerDutyError
 from app.pagerduty.models import Incident, OnCall, User
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # Long enough for any resolution or hand-over note, short enough to echo in one Slack
 # section (3,000 chars) with room for who/what, and far under PagerDuty's limits.
@@ -36,6 +40,7 @@ MAX_REFS_PER_ACK = 20
 class Verb(StrEnum):
     HELP = "help"
     WHOAMI = "whoami"
+    SHOW = "show"
     ACK = "ack"
     RESOLVE = "resolve"
     ESCALATE = "escalate"
@@ -52,6 +57,7 @@ USAGE = escape("""\
 `/incident escalate <ref> [level] [note ...]` escalate (default: the next level)
 `/incident reassign <ref> <@user | email>` reassign to that person
 `/incident note <ref> <text ...>` add a note
+`/incident show <ref>` post the incident's card, with buttons, in this channel
 `/incident whoami` which PagerDuty user you act as
 `<ref>` is `123`, `#123`, an incident id like `PT4KHLK`, or its PagerDuty link.""")
 
@@ -61,6 +67,7 @@ _INCIDENT_URL = re.compile(
     r"https://[a-z0-9-]+\.(?:eu\.)?pagerduty\.com/incidents/([A-Z0-9]{6,20})/?", re.IGNORECASE
 )
 _LEVEL_LIKE = re.compile(r"[+-]?[0-9][0-9.,]*")
+_SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
 _EMAIL = re.compile(r"[^@\s<>|]+@[^@\s<>|]+\.[^@\s<>|]+")
 _SLACK_LINK = re.compile(r"<(https?://[^|>]+)(?:\|[^>]*)?>")
@@ -143,6 +150,8 @@ def parse_command(text: str) -> ParsedCommand:
         return ParsedCommand(verb, refs=refs)
 
     ref = parse_ref(words[1])
+    if verb is Verb.SHOW:
+        return ParsedCommand(verb, (ref,))
     if verb is Verb.RESOLVE:
         return ParsedCommand(verb, (ref,), text=_checked_text(_rest(words, 2), "resolution note"))
     if verb is Verb.ESCALATE:
@@ -187,6 +196,37 @@ class Reply:
     private: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """A change PagerDuty accepted, and how to say it."""
+
+    actor: VerifiedUser
+    incident: Incident  # as PagerDuty answered the write
+    verb: str  # "acknowledged", "escalated"
+    detail: str = ""  # mrkdwn-safe, e.g. " to level 2 (Bob Builder)"
+    note: str = ""  # as typed; escaped when shown
+    private: tuple[str, ...] = ()
+
+    @property
+    def announcement(self) -> str:
+        """'@alice resolved #123 db down: fixed db' for the channel."""
+        said = f": {escape(self.note)}" if self.note else "."
+        return (
+            f"<@{self.actor.slack_user_id}> {self.verb} {incident_link(self.incident)}"
+            f"{self.detail}{said}"
+        )
+
+    @property
+    def thread_line(self) -> str:
+        """'@alice resolved: fixed db' under the card, whose incident needs no naming."""
+        said = f": {escape(self.note)}" if self.note else ""
+        return f"<@{self.actor.slack_user_id}> {self.verb}{self.detail}{said}"
+
+    @property
+    def last_action(self) -> LastAction:
+        return LastAction(self.actor.slack_user_id, f"{self.verb}{self.detail}", datetime.now(UTC))
+
+
 def incident_link(incident: Incident) -> str:
     return link(incident.html_url, f"#{incident.incident_number} {incident.title}")
 
@@ -202,24 +242,47 @@ def _ago(when: datetime | None) -> str:
     return f" {seconds // 3600} h ago"
 
 
-def _state_sentence(incident: Incident) -> str:
+def _already(incident: Incident, what: str) -> str:
     """'#123 is already resolved by Bob Builder 5 min ago'."""
     by = incident.last_status_change_by
     who = f" by {escape(by.summary)}" if by and by.summary else ""
     return (
-        f"#{incident.incident_number} is already {incident.status}{who}"
-        f"{_ago(incident.last_status_change_at)}"
+        f"#{incident.incident_number} is already {what}{who}{_ago(incident.last_status_change_at)}"
     )
 
 
-class IncidentActions:
-    """What a person can do to an incident, each as one read-then-maybe-write."""
+def parse_card_state(value: str) -> CardState:
+    try:
+        return CardState.from_value(value)
+    except ValueError:
+        raise UsageError(
+            "This card is too old to act on. Post a fresh one with `/incident show <number>`."
+        ) from None
 
-    def __init__(self, pagerduty: PagerDutyClient, identity: IdentityResolver) -> None:
+
+@dataclass(frozen=True)
+class Escalation:
+    """Where an incident stands on its policy: `current` is None when it cannot be told."""
+
+    policy_name: str
+    levels: int
+    current: int | None
+    oncall_summary: str
+
+
+class IncidentActions:
+    """What a person can do to an incident, each as one read-then-maybe-write under a
+    per-incident lock: the second of two simultaneous clicks reads the first one's result."""
+
+    def __init__(
+        self, pagerduty: PagerDutyClient, identity: IdentityResolver, cards: Cards
+    ) -> None:
         self.pagerduty = pagerduty
         self.identity = identity
-        self._locks: dict[str, asyncio.Lock] = {}
+        self.cards = cards
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._ids_by_number: OrderedDict[str, str] = OrderedDict()
+        self._last_actions: OrderedDict[str, LastAction] = OrderedDict()
 
     @asynccontextmanager
     async def _fresh(self, ref: str) -> AsyncIterator[Incident]:
@@ -227,131 +290,175 @@ class IncidentActions:
         incident_id = self._ids_by_number.get(ref, ref)
         if incident_id == ref and ref.isdigit():
             incident_id = (await self.pagerduty.get_incident(ref)).id
-            self._ids_by_number[ref] = incident_id
-            if len(self._ids_by_number) > 10_000:
-                self._ids_by_number.popitem(last=False)
-        lock = self._locks.setdefault(incident_id, asyncio.Lock())
+            _remember(self._ids_by_number, ref, incident_id)
+        lock, users = self._locks.get(incident_id, (asyncio.Lock(), 0))
+        self._locks[incident_id] = (lock, users + 1)
         try:
             async with lock:
                 yield await self.pagerduty.get_incident(incident_id)
         finally:
-            if not lock.locked() and self._locks.get(incident_id) is lock:
+            lock, users = self._locks[incident_id]
+            if users == 1:
                 del self._locks[incident_id]
+            else:
+                self._locks[incident_id] = (lock, users - 1)
 
-    async def acknowledge(self, actor: VerifiedUser, ref: str) -> str:
+    def _moved_on(self, incident: Incident, what: str) -> NothingToDo:
+        """A refusal that says who moved the incident on, when it went through us."""
+        last = self._last_actions.get(incident.id)
+        since = f" (<@{last.slack_user_id}> {last.did}{_ago(last.at)})" if last is not None else ""
+        return NothingToDo(f"{what}{since}; nothing was changed.", incident=incident)
+
+    # --- the actions -------------------------------------------------------------------
+
+    async def acknowledge(self, actor: VerifiedUser, ref: str) -> Outcome:
         async with self._fresh(ref) as incident:
             if incident.status == "resolved":
                 raise NothingToDo(
-                    f"{_state_sentence(incident)}; acknowledging it would re-open it, so "
-                    "nothing was changed."
+                    f"{_already(incident, 'resolved')}; acknowledging it would re-open it, "
+                    "so nothing was changed.",
+                    incident=incident,
                 )
             if incident.status == "acknowledged":
-                raise NothingToDo(f"{_state_sentence(incident)}; nothing was changed.")
+                raise NothingToDo(
+                    f"{_already(incident, 'acknowledged')}; nothing was changed.",
+                    incident=incident,
+                )
             incident = await self.pagerduty.update_incident(
                 incident.id, actor.email, status="acknowledged"
             )
-        return f"<@{actor.slack_user_id}> acknowledged {incident_link(incident)}."
+        return self._done(Outcome(actor, incident, "acknowledged"))
 
-    async def resolve(self, actor: VerifiedUser, ref: str, resolution: str) -> str:
+    async def resolve(self, actor: VerifiedUser, ref: str, resolution: str) -> Outcome:
         async with self._fresh(ref) as incident:
             if incident.status == "resolved":
-                raise NothingToDo(f"{_state_sentence(incident)}; nothing was changed.")
+                raise NothingToDo(
+                    f"{_already(incident, 'resolved')}; nothing was changed.", incident=incident
+                )
             changes: dict[str, str] = {"status": "resolved"}
             if resolution:
                 changes["resolution"] = resolution
             incident = await self.pagerduty.update_incident(incident.id, actor.email, **changes)
-        said = f": {escape(resolution)}" if resolution else "."
-        return f"<@{actor.slack_user_id}> resolved {incident_link(incident)}{said}"
+        return self._done(Outcome(actor, incident, "resolved", note=resolution))
+
+    async def escalation(self, incident: Incident) -> Escalation:
+        """Derive the current level from who is assigned and who is on call at each level
+        (PagerDuty's incident does not say); None when that is not one level."""
+        policy = await self.pagerduty.get_escalation_policy(incident.escalation_policy.id)
+        oncalls = await self.pagerduty.list_oncalls(policy.id)
+        levels = {o.escalation_level for o in oncalls if o.user.id in incident.assignee_ids}
+        count = len(policy.escalation_rules)
+        return Escalation(
+            policy_name=escape(policy.name or policy.summary or policy.id),
+            levels=count,
+            current=levels.pop() if len(levels) == 1 else None,
+            oncall_summary=_oncall_summary(oncalls, count),
+        )
 
     async def escalate(
-        self, actor: VerifiedUser, ref: str, level: int | None, note: str
-    ) -> tuple[str, list[str]]:
-        """Returns the announcement and anything only the actor needs to hear."""
+        self,
+        actor: VerifiedUser,
+        ref: str,
+        level: int | None,
+        note: str,
+        seen: CardState | None = None,
+    ) -> Outcome:
         async with self._fresh(ref) as incident:
+            number = incident.incident_number
             if incident.status == "resolved":
-                raise NothingToDo(f"{_state_sentence(incident)}; nothing was changed.")
-            policy = await self.pagerduty.get_escalation_policy(incident.escalation_policy.id)
-            last = len(policy.escalation_rules)
-            name = escape(policy.name or policy.summary or policy.id)
-            if level is not None and level > last:
-                raise UsageError(f"{name} has {last} level(s); there is no level {level}.")
-            oncalls = await self.pagerduty.list_oncalls(policy.id)
-            current_levels = {
-                o.escalation_level for o in oncalls if o.user.id in incident.assignee_ids
-            }
-            if level is None:
-                if len(current_levels) != 1:
-                    raise NeedsLevel(
-                        f"I can't tell which level of {name} #{incident.incident_number} is at "
-                        "(it was reassigned by hand, or its assignees are not on call), so "
-                        "nothing was changed. Say which level: "
-                        f"`/incident escalate {incident.incident_number} <level>`. "
-                        "On call now: " + _oncall_summary(oncalls, last)
-                    )
-                level = current_levels.pop() + 1
-                if level > last:
-                    raise NothingToDo(
-                        f"#{incident.incident_number} is already at the last level ({last}) "
-                        f"of {name}; nothing was changed."
-                    )
-            elif current_levels == {level}:
                 raise NothingToDo(
-                    f"#{incident.incident_number} is already at level {level}; nothing was changed."
+                    f"{_already(incident, 'resolved')}; nothing was changed.", incident=incident
+                )
+            where = await self.escalation(incident)
+            if level is not None and level > where.levels:
+                raise UsageError(
+                    f"{where.policy_name} has {where.levels} level(s); there is no level {level}."
+                )
+            if seen is not None and seen.level is not None and where.current != seen.level:
+                shown = f"level {where.current}" if where.current else "another level"
+                raise self._moved_on(incident, f"#{number} has moved on to {shown} since")
+            if level is None:
+                if where.current is None:
+                    raise NeedsLevel(
+                        f"I can't tell which level of {where.policy_name} #{number} is at (it "
+                        "was reassigned by hand, or its assignees are not on call), so nothing "
+                        f"was changed. Say which level: `/incident escalate {number} <level>`. "
+                        f"On call now: {where.oncall_summary}"
+                    )
+                level = where.current + 1
+                if level > where.levels:
+                    raise NothingToDo(
+                        f"#{number} is already at the last level ({where.levels}) of "
+                        f"{where.policy_name}; nothing was changed.",
+                        incident=incident,
+                    )
+            elif where.current == level:
+                raise NothingToDo(
+                    f"#{number} is already at level {level}; nothing was changed.",
+                    incident=incident,
                 )
             incident = await self.pagerduty.update_incident(
                 incident.id, actor.email, escalation_level=level
             )
         assignees = ", ".join(escape(a.assignee.summary) for a in incident.assignments)
-        announcement = (
-            f"<@{actor.slack_user_id}> escalated {incident_link(incident)} to level {level}"
-            + (f" ({assignees})" if assignees else "")
-            + (f": {escape(note)}" if note else ".")
-        )
+        detail = f" to level {level}" + (f" ({assignees})" if assignees else "")
         private = await self._note_after_write(actor, incident, note)
-        return announcement, private
+        return self._done(Outcome(actor, incident, "escalated", detail, note, private))
 
     async def reassign(
         self, actor: VerifiedUser, ref: str, target: str, slack: AsyncWebClient
-    ) -> str:
+    ) -> Outcome:
+        """`target` is a mention (`<@U…>`), a Slack user id or an email."""
         assignee = await self._target_user(target, slack)
         async with self._fresh(ref) as incident:
             if incident.status == "resolved":
-                raise NothingToDo(f"{_state_sentence(incident)}; nothing was changed.")
+                raise NothingToDo(
+                    f"{_already(incident, 'resolved')}; nothing was changed.", incident=incident
+                )
             if incident.assignee_ids == {assignee.id}:
                 raise NothingToDo(
                     f"#{incident.incident_number} is already assigned to "
-                    f"{escape(assignee.name)}; nothing was changed."
+                    f"{escape(assignee.name)}; nothing was changed.",
+                    incident=incident,
                 )
             incident = await self.pagerduty.update_incident(
                 incident.id,
                 actor.email,
                 assignments=[{"assignee": {"id": assignee.id, "type": "user_reference"}}],
             )
-        return (
-            f"<@{actor.slack_user_id}> reassigned {incident_link(incident)} "
-            f"to {escape(assignee.name)}."
-        )
+        return self._done(Outcome(actor, incident, "reassigned", f" to {escape(assignee.name)}"))
 
-    async def add_note(self, actor: VerifiedUser, ref: str, text: str) -> str:
+    async def add_note(self, actor: VerifiedUser, ref: str, text: str) -> Outcome:
         async with self._fresh(ref) as incident:
             await self.pagerduty.add_note(incident.id, actor.email, text)
-        return f"<@{actor.slack_user_id}> added a note to {incident_link(incident)}: {escape(text)}"
+        return self._done(Outcome(actor, incident, "added a note to", note=text))
+
+    def _done(self, outcome: Outcome) -> Outcome:
+        logger.info(
+            "action done",
+            extra={"verb": outcome.verb, "incident": outcome.incident.id},
+        )
+        _remember(self._last_actions, outcome.incident.id, outcome.last_action)
+        return outcome
 
     async def _note_after_write(
         self, actor: VerifiedUser, incident: Incident, note: str
-    ) -> list[str]:
+    ) -> tuple[str, ...]:
         if not note:
-            return []
+            return ()
         try:
             await self.pagerduty.add_note(incident.id, actor.email, note)
         except PagerDutyError as error:
-            return [f"The escalation stands, but the note was not added: {error.message}"]
-        return []
+            return (f"The escalation stands, but the note was not added: {error.message}",)
+        return ()
 
     async def _target_user(self, target: str, slack: AsyncWebClient) -> User:
-        if mention := _MENTION.fullmatch(target):
-            who = f"@{mention.group(2)}" if mention.group(2) else "That person"
-            return (await self.identity.resolve(mention.group(1), slack, who=who)).pagerduty
+        mention = _MENTION.fullmatch(target)
+        if mention or _SLACK_USER_ID.fullmatch(target):
+            user_id = mention.group(1) if mention else target
+            label = mention.group(2) if mention else None
+            who = f"@{escape(label)}" if label else f"<@{user_id}>"
+            return (await self.identity.resolve(user_id, slack, who=who)).pagerduty
         user = await self.pagerduty.find_user_by_email(target)
         if user is None:
             raise NotMapped(
@@ -361,11 +468,15 @@ class IncidentActions:
 
     # --- the slash command -------------------------------------------------------------
 
-    async def run_command(self, text: str, slack_user_id: str, slack: AsyncWebClient) -> Reply:
+    async def run_command(
+        self, text: str, slack_user_id: str, channel_id: str, slack: AsyncWebClient
+    ) -> Reply:
         """Parse, identify, act. Raises `BotError` when nothing at all could be done."""
         command = parse_command(text)
         if command.verb is Verb.HELP:
             return Reply(private=[USAGE])
+        if command.verb is Verb.SHOW:
+            return await self.show(command.refs[0], channel_id)
         actor = await self.identity.resolve(slack_user_id, slack)
         if command.verb is Verb.WHOAMI:
             return Reply(
@@ -377,23 +488,22 @@ class IncidentActions:
         if command.verb is Verb.ACK:
             return await self._acknowledge_all(actor, command.refs)
         ref = command.refs[0]
-        reply = Reply()
         if command.verb is Verb.RESOLVE:
-            reply.public.append(await self.resolve(actor, ref, command.text))
+            outcome = await self.resolve(actor, ref, command.text)
         elif command.verb is Verb.ESCALATE:
-            announcement, private = await self.escalate(actor, ref, command.level, command.text)
-            reply.public.append(announcement)
-            reply.private.extend(private)
+            outcome = await self.escalate(actor, ref, command.level, command.text)
         elif command.verb is Verb.REASSIGN:
-            reply.public.append(await self.reassign(actor, ref, command.target, slack))
+            outcome = await self.reassign(actor, ref, command.target, slack)
         else:
-            reply.public.append(await self.add_note(actor, ref, command.text))
-        logger.info("action done", extra={"verb": str(command.verb), "ref": ref})
-        return reply
+            outcome = await self.add_note(actor, ref, command.text)
+        await self._refresh_cards(outcome)
+        return Reply(public=[outcome.announcement], private=list(outcome.private))
 
     async def _acknowledge_all(self, actor: VerifiedUser, refs: tuple[str, ...]) -> Reply:
         if len(refs) == 1:
-            return Reply(public=[await self.acknowledge(actor, refs[0])])
+            outcome = await self.acknowledge(actor, refs[0])
+            await self._refresh_cards(outcome)
+            return Reply(public=[outcome.announcement])
         results = await asyncio.gather(
             *(self.acknowledge(actor, ref) for ref in refs), return_exceptions=True
         )
@@ -404,8 +514,100 @@ class IncidentActions:
             elif isinstance(result, BaseException):
                 raise result
             else:
-                reply.public.append(result)
+                await self._refresh_cards(result)
+                reply.public.append(result.announcement)
         return reply
+
+    # --- cards -------------------------------------------------------------------------
+
+    async def card_for(self, incident: Incident) -> dict[str, Any]:
+        where = None if incident.status == "resolved" else await self.escalation(incident)
+        return incident_card(
+            incident,
+            level=where.current if where else None,
+            levels=where.levels if where else None,
+            last_action=self._last_actions.get(incident.id),
+        )
+
+    async def show(self, ref: str, channel_id: str) -> Reply:
+        incident = await self.pagerduty.get_incident(ref)
+        card = await self.card_for(incident)
+        existing = self.cards.find(incident.id, channel_id)
+        if existing is not None:
+            await self.cards.update(existing, card)
+            return Reply(
+                private=["That incident's card is already in this channel; I refreshed it."]
+            )
+        await self.cards.post(channel_id, incident.id, card)
+        return Reply()
+
+    async def _refresh_cards(self, outcome: Outcome) -> None:
+        """A command's change shows on the incident's cards too; a card that cannot be
+        updated must not hide that the change was made, so failures are only logged."""
+        refs = self.cards.all_for(outcome.incident.id)
+        if not refs:
+            return
+        card = await self.card_for(outcome.incident)
+        for ref in refs:
+            await self.cards.update_quietly(ref, card)
+            await self.cards.reply_quietly(ref, outcome.thread_line)
+
+    async def click(
+        self,
+        verb: Verb,
+        *,
+        slack_user_id: str,
+        state: CardState,
+        card: CardRef,
+        slack: AsyncWebClient,
+        note: str = "",
+        assignee: str = "",
+    ) -> list[str]:
+        """A button or modal on a card. The card is re-rendered from PagerDuty's answer,
+        including when the click is refused because the incident moved on. Returns what
+        only the clicker needs to hear."""
+        actor = await self.identity.resolve(slack_user_id, slack)
+        try:
+            if verb is Verb.ACK:
+                outcome = await self.acknowledge(actor, state.incident_id)
+            elif verb is Verb.RESOLVE:
+                outcome = await self.resolve(actor, state.incident_id, note)
+            elif verb is Verb.ESCALATE:
+                outcome = await self.escalate(actor, state.incident_id, None, "", seen=state)
+            elif verb is Verb.REASSIGN:
+                outcome = await self.reassign(actor, state.incident_id, assignee, slack)
+            else:
+                raise UsageError(f"Cards cannot {verb}.")
+        except IncidentNotFound:
+            await self.cards.update_quietly(card, gone_card(state.incident_id))
+            raise
+        except NothingToDo as refusal:
+            if refusal.incident is not None:
+                await self.cards.update_quietly(card, await self.card_for(refusal.incident))
+            raise
+        card_body = await self.card_for(outcome.incident)
+        problems = [
+            problem
+            for problem in (
+                await self.cards.update_quietly(card, card_body),
+                await self.cards.reply_quietly(card, outcome.thread_line),
+            )
+            if problem
+        ]
+        private = list(outcome.private)
+        if problems:
+            private.append(
+                f"Done: {outcome.announcement} But Slack would not update the card "
+                f"({', '.join(problems)}); it may be stale until the next change."
+            )
+        return private
+
+
+def _remember(cache: OrderedDict[str, _T], key: str, value: _T, limit: int = 10_000) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    if len(cache) > limit:
+        cache.popitem(last=False)
 
 
 def _oncall_summary(oncalls: list[OnCall], last: int) -> str:

@@ -14,6 +14,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from app.bolt import build_app, build_slack_client
+from app.cards import Cards
 from app.identity import IdentityResolver, load_user_map
 from app.incidents import IncidentActions
 from app.pagerduty.client import PagerDutyClient
@@ -37,13 +38,13 @@ def create_app(
     identity = IdentityResolver(
         pagerduty, load_user_map(settings.user_map_file), settings.identity_cache_seconds
     )
+    slack_client = slack_client or build_slack_client(
+        settings.slack_bot_token.get_secret_value(), str(settings.slack_api_url)
+    )
     bolt = build_app(
-        client=slack_client
-        or build_slack_client(
-            settings.slack_bot_token.get_secret_value(), str(settings.slack_api_url)
-        ),
+        client=slack_client,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
-        incidents=IncidentActions(pagerduty, identity),
+        incidents=IncidentActions(pagerduty, identity, Cards(slack_client)),
     )
     slack_handler = AsyncSlackRequestHandler(bolt)
     ready = False

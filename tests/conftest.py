@@ -6,6 +6,7 @@
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -13,9 +14,10 @@ import pytest
 from app.pagerduty.client import PagerDutyClient
 from app.settings import Settings, load_settings
 from app.web import create_app
+from tests.standins.contracts import load_slack_sample
 from tests.standins.pagerduty import PagerDutyStandIn, load_pagerduty_spec, seed_default
 from tests.standins.server import serve_on_loopback
-from tests.standins.signing import signed_headers, slash_command_body
+from tests.standins.signing import interactivity_body, signed_headers, slash_command_body
 from tests.standins.slack import SlackStandIn, seed_default_slack
 
 SIGNING_SECRET = "test-signing-secret-5f2a9c"
@@ -69,6 +71,49 @@ class Bot:
         headers = signed_headers(SIGNING_SECRET, body, "application/x-www-form-urlencoded")
         return await self.http.post("/slack/events", content=body, headers=headers)
 
+    async def interact(self, payload: dict[str, Any]) -> httpx.Response:
+        body = interactivity_body(payload)
+        headers = signed_headers(SIGNING_SECRET, body, "application/x-www-form-urlencoded")
+        return await self.http.post("/slack/events", content=body, headers=headers)
+
+    async def click(
+        self, card: dict[str, Any], action_id: str, *, user: str = "U0ALICE01"
+    ) -> httpx.Response:
+        """Click a button on a card the Slack stand-in recorded (chat.postMessage args)."""
+        payload = load_slack_sample("requests/block_actions.acknowledge_button.payload.json")
+        [button] = [
+            element
+            for block in card["blocks"]
+            if block["type"] == "actions"
+            for element in block["elements"]
+            if element["action_id"] == action_id
+        ]
+        payload["user"] = {"id": user, "username": user.lower(), "team_id": "T0G9PQBBK"}
+        payload["container"].update(channel_id=card["channel"], message_ts=card["ts"])
+        payload["channel"]["id"] = card["channel"]
+        payload["message"].update(
+            text=card["text"], ts=card["ts"], blocks=card["blocks"], metadata=card["metadata"]
+        )
+        payload["response_url"] = f"{self.slack.url}/hooks/actions/T0G9PQBBK/1/{user}"  # type: ignore[attr-defined]
+        payload["actions"] = [{**button, "action_ts": "1678252216.469172"}]
+        return await self.interact(payload)
+
+    async def submit(
+        self, view: dict[str, Any], values: dict[str, Any], *, user: str = "U0ALICE01"
+    ) -> httpx.Response:
+        """Submit a modal the Slack stand-in recorded (views.open's `view`), with `values`
+        as Slack's `view.state.values`."""
+        payload = load_slack_sample("requests/view_submission.payload.json")
+        payload["user"] = {"id": user, "username": user.lower(), "team_id": "T0G9PQBBK"}
+        payload["team"] = {"id": "T0G9PQBBK", "domain": "acme-sre"}
+        payload["view"].update(
+            callback_id=view["callback_id"],
+            private_metadata=view.get("private_metadata", ""),
+            blocks=view["blocks"],
+            state={"values": values},
+        )
+        return await self.interact(payload)
+
     async def reply_to(self, text: str, *, user: str = "U0ALICE01", count: int = 1) -> list[dict]:  # type: ignore[type-arg]
         """Send a command and wait for its `count` response_url messages."""
         before = len(self.slack.responses)
@@ -76,6 +121,21 @@ class Bot:
         assert response.status_code == 200, response.text
         await self.slack.wait_for(lambda s: len(s.responses) >= before + count)
         return self.slack.responses[before:]
+
+
+def posted_card(slack: SlackStandIn, index: int = -1) -> dict[str, Any]:
+    """A card as posted (chat.postMessage args), with the `ts` Slack gave it."""
+    posts = [c for c in slack.calls_to("chat.postMessage") if "blocks" in c.args]
+    card = dict(posts[index].args)
+    card["ts"] = _ts_of(slack, card)
+    return card
+
+
+def _ts_of(slack: SlackStandIn, card: dict[str, Any]) -> str:
+    for message in slack.messages.get(card["channel"], []):
+        if message.get("blocks") == card["blocks"]:
+            return str(message["ts"])
+    raise AssertionError("the stand-in has no such message")
 
 
 def fast_pagerduty_client(settings: Settings, **overrides: float) -> PagerDutyClient:

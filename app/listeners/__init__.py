@@ -2,8 +2,10 @@
 
 from slack_bolt.async_app import AsyncApp
 
-from app.listeners import commands
+from app.listeners import actions, commands, views
 
 
 def register(app: AsyncApp) -> None:
     commands.register(app)
+    actions.register(app)
+    views.register(app)

@@ -11,10 +11,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from slack_bolt.context.respond.async_respond import AsyncRespond
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from app.errors import BotError
+from app.errors import SLACK_FAILURES, BotError
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +52,7 @@ async def tell_about_error(
         channel, user = _channel_and_user(body)
         if channel and user:
             await client.chat_postEphemeral(channel=channel, user=user, text=message)
-    except (SlackApiError, OSError) as slack_error:
+    except SLACK_FAILURES as slack_error:
         logger.error("could not tell the person what went wrong: %s", type(slack_error).__name__)
 
 

@@ -18,7 +18,9 @@ async def handle_incident_command(
     """`/incident ...`: answer Slack at once, then act, then say what happened."""
     await ack()
     async with reporting_errors(command, respond, client):
-        reply = await incidents.run_command(command.get("text", ""), command["user_id"], client)
+        reply = await incidents.run_command(
+            command.get("text", ""), command["user_id"], command["channel_id"], client
+        )
         if reply.public:
             await respond(text="\n".join(reply.public), response_type="in_channel")
         if reply.private:
