@@ -1,10 +1,12 @@
-"""`python -m app`: read the configuration, then serve. No logic lives here."""
+"""`python -m app [serve | doctor]`: read the configuration, then serve or check it.
+No logic lives here."""
 
 import argparse
 import sys
 
 import uvicorn
 
+from app import doctor
 from app.logs import configure_logging
 from app.settings import ConfigError, load_settings
 from app.web import create_app
@@ -12,8 +14,16 @@ from app.web import create_app
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve"])
-    parser.parse_args(argv)
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="serve",
+        choices=["serve", "doctor"],
+        help="serve (the default) runs the bot; doctor checks the live configuration",
+    )
+    args = parser.parse_args(argv)
+    if args.command == "doctor":
+        return doctor.main(sys.stdout)
     try:
         settings = load_settings()
         configure_logging(

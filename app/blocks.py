@@ -171,6 +171,76 @@ def reassign_modal(incident_number: int, title: str, private_metadata: str) -> d
     }
 
 
+def escalate_modal(
+    private_metadata: str,
+    *,
+    about: str | None,
+    level: int | None,
+    note: str,
+    max_chars: int,
+) -> dict[str, Any]:
+    """The "Escalate incident" shortcut's modal. It opens at once with `about=None` (a
+    trigger_id lasts 3 s), then is updated with the incident and its next level."""
+    summary = about if about is not None else "Looking up this thread's incident…"
+    level_input: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": InputActionId.LEVEL.value,
+        "placeholder": _plain("next level"),
+    }
+    if level is not None:
+        level_input["initial_value"] = str(level)
+    note_input: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": InputActionId.NOTE.value,
+        "multiline": True,
+        "max_length": max_chars,
+    }
+    if note:
+        note_input["initial_value"] = _clip(note, max_chars)
+    blocks = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": _clip(summary, SECTION_TEXT_MAX)}},
+        {
+            "type": "input",
+            "block_id": BlockId.LEVEL.value,
+            "optional": True,
+            "label": _plain("Escalate to level"),
+            "element": level_input,
+        },
+        {
+            "type": "input",
+            "block_id": BlockId.NOTE.value,
+            "optional": True,
+            "label": _plain("Note"),
+            "element": note_input,
+        },
+    ]
+    return _modal(CallbackId.ESCALATE_MODAL, "Escalate incident", "Escalate", private_metadata) | {
+        "blocks": blocks
+    }
+
+
+def notice_modal(title: str, text: str) -> dict[str, Any]:
+    """A modal that only explains (mrkdwn-safe `text`), with nothing to submit."""
+    return {
+        "type": "modal",
+        "title": _plain(title[:24]),
+        "close": _plain("Close"),
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, SECTION_TEXT_MAX)}}
+        ],
+    }
+
+
+def escalation_from(view_state: dict[str, Any]) -> tuple[str, str]:
+    """The level (as typed) and note from the escalate modal; "" for each left empty."""
+    level = _input(view_state, BlockId.LEVEL, InputActionId.LEVEL).get("value")
+    note = _input(view_state, BlockId.NOTE, InputActionId.NOTE).get("value")
+    return (
+        level.strip() if isinstance(level, str) else "",
+        note.strip() if isinstance(note, str) else "",
+    )
+
+
 def resolution_from(view_state: dict[str, Any]) -> str:
     """The note typed into the resolve modal, stripped; "" when left empty."""
     value = _input(view_state, BlockId.RESOLUTION, InputActionId.RESOLUTION).get("value")

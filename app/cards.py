@@ -31,7 +31,7 @@ class CardRef:
     ts: str
 
 
-def _slack_error(error: Exception) -> str:
+def slack_error_reason(error: Exception) -> str:
     if not isinstance(error, SlackApiError):
         return "Slack did not answer"
     code = str(error.response.get("error", "unknown_error"))
@@ -50,6 +50,12 @@ class Cards:
     def all_for(self, incident_id: str) -> list[CardRef]:
         return [CardRef(c, ts) for c, ts in self._cards.get(incident_id, {}).items()]
 
+    def incident_for(self, channel: str, ts: str) -> str | None:
+        for incident_id, cards in self._cards.items():
+            if cards.get(channel) == ts:
+                return incident_id
+        return None
+
     def remember(self, incident_id: str, card: CardRef) -> None:
         self._cards.setdefault(incident_id, {})[card.channel] = card.ts
 
@@ -57,7 +63,9 @@ class Cards:
         try:
             response = await self._client.chat_postMessage(channel=channel, **card)
         except SLACK_FAILURES as error:
-            raise SlackUnavailable(f"I could not post the card: {_slack_error(error)}.") from None
+            raise SlackUnavailable(
+                f"I could not post the card: {slack_error_reason(error)}."
+            ) from None
         ref = CardRef(channel, str(response["ts"]))
         self.remember(incident_id, ref)
         return ref
@@ -66,7 +74,9 @@ class Cards:
         try:
             await self._client.chat_update(channel=ref.channel, ts=ref.ts, **card)
         except SLACK_FAILURES as error:
-            raise SlackUnavailable(f"I could not update the card: {_slack_error(error)}.") from None
+            raise SlackUnavailable(
+                f"I could not update the card: {slack_error_reason(error)}."
+            ) from None
 
     async def update_quietly(self, ref: CardRef, card: dict[str, Any]) -> str | None:
         """Redraw a card after a change that already happened; returns the problem, if any,
@@ -74,8 +84,8 @@ class Cards:
         try:
             await self._client.chat_update(channel=ref.channel, ts=ref.ts, **card)
         except SLACK_FAILURES as error:
-            logger.warning("chat.update failed", extra={"error": _slack_error(error)})
-            return _slack_error(error)
+            logger.warning("chat.update failed", extra={"error": slack_error_reason(error)})
+            return slack_error_reason(error)
         return None
 
     async def reply_quietly(self, ref: CardRef, text: str) -> str | None:
@@ -83,6 +93,6 @@ class Cards:
         try:
             await self._client.chat_postMessage(channel=ref.channel, thread_ts=ref.ts, text=text)
         except SLACK_FAILURES as error:
-            logger.warning("thread reply failed", extra={"error": _slack_error(error)})
-            return _slack_error(error)
+            logger.warning("thread reply failed", extra={"error": slack_error_reason(error)})
+            return slack_error_reason(error)
         return None

@@ -18,10 +18,24 @@ class ActionId(StrEnum):
 
 
 class CallbackId(StrEnum):
-    """Modals we open (view callback ids) and message shortcuts (manifest callback ids)."""
+    """Modals we open (view callback ids)."""
 
     RESOLVE_MODAL = "resolve_incident_modal"
     REASSIGN_MODAL = "reassign_incident_modal"
+    ESCALATE_MODAL = "escalate_incident_modal"
+
+
+class Shortcut(StrEnum):
+    """Message shortcuts, declared in manifest.yml with these callback ids."""
+
+    ESCALATE = "escalate_incident"
+    ADD_NOTE = "add_to_incident_notes"
+
+
+class EventType(StrEnum):
+    """Events API subscriptions (manifest.yml `bot_events`)."""
+
+    APP_MENTION = "app_mention"
 
 
 class BlockId(StrEnum):
@@ -29,11 +43,15 @@ class BlockId(StrEnum):
 
     RESOLUTION = "resolution"
     ASSIGNEE = "assignee"
+    LEVEL = "level"
+    NOTE = "note"
 
 
 class InputActionId(StrEnum):
     RESOLUTION = "resolution_input"
     ASSIGNEE = "assignee_select"
+    LEVEL = "level_input"
+    NOTE = "note_input"
 
 
 # Message metadata on every card, so a thread reply can find its incident.

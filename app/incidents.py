@@ -20,9 +20,18 @@ from typing import Any, TypeVar
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.blocks import CardState, LastAction, gone_card, incident_card
-from app.cards import CardRef, Cards
-from app.errors import BotError, NeedsLevel, NothingToDo, NotMapped, UsageError
+from app.cards import CardRef, Cards, slack_error_reason
+from app.errors import (
+    SLACK_FAILURES,
+    BotError,
+    NeedsLevel,
+    NothingToDo,
+    NotMapped,
+    SlackUnavailable,
+    UsageError,
+)
 from app.identity import IdentityResolver, VerifiedUser
+from app.ids import CARD_METADATA_EVENT
 from app.mrkdwn import escape, link
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.errors import IncidentNotFound, PagerDutyError
@@ -49,6 +58,7 @@ class Verb(StrEnum):
 
 
 _ALIASES = {"acknowledge": Verb.ACK}
+_NO_REF_NEEDED = {Verb.HELP, Verb.WHOAMI}
 
 USAGE = escape("""\
 *Act on PagerDuty incidents as yourself*
@@ -60,6 +70,12 @@ USAGE = escape("""\
 `/incident show <ref>` post the incident's card, with buttons, in this channel
 `/incident whoami` which PagerDuty user you act as
 `<ref>` is `123`, `#123`, an incident id like `PT4KHLK`, or its PagerDuty link.""")
+
+MENTION_USAGE = escape("""\
+*Mention me in an incident card's thread* (no incident number needed):
+`@incident-bot ack` · `resolve [note]` · `escalate [level] [note]` · `reassign @user`
+· `note <text>` · `whoami` · `help`
+Anywhere else, name the incident: `@incident-bot escalate 123`.""")
 
 _NUMBER = re.compile(r"#?([1-9][0-9]{0,9})")
 _INCIDENT_ID = re.compile(r"[A-Z0-9]{6,20}")
@@ -469,7 +485,12 @@ class IncidentActions:
     # --- the slash command -------------------------------------------------------------
 
     async def run_command(
-        self, text: str, slack_user_id: str, channel_id: str, slack: AsyncWebClient
+        self,
+        text: str,
+        slack_user_id: str,
+        channel_id: str,
+        slack: AsyncWebClient,
+        origin: CardRef | None = None,
     ) -> Reply:
         """Parse, identify, act. Raises `BotError` when nothing at all could be done."""
         command = parse_command(text)
@@ -486,7 +507,7 @@ class IncidentActions:
                 ]
             )
         if command.verb is Verb.ACK:
-            return await self._acknowledge_all(actor, command.refs)
+            return await self._acknowledge_all(actor, command.refs, origin)
         ref = command.refs[0]
         if command.verb is Verb.RESOLVE:
             outcome = await self.resolve(actor, ref, command.text)
@@ -496,13 +517,15 @@ class IncidentActions:
             outcome = await self.reassign(actor, ref, command.target, slack)
         else:
             outcome = await self.add_note(actor, ref, command.text)
-        await self._refresh_cards(outcome)
+        await self._refresh_cards(outcome, origin)
         return Reply(public=[outcome.announcement], private=list(outcome.private))
 
-    async def _acknowledge_all(self, actor: VerifiedUser, refs: tuple[str, ...]) -> Reply:
+    async def _acknowledge_all(
+        self, actor: VerifiedUser, refs: tuple[str, ...], origin: CardRef | None
+    ) -> Reply:
         if len(refs) == 1:
             outcome = await self.acknowledge(actor, refs[0])
-            await self._refresh_cards(outcome)
+            await self._refresh_cards(outcome, origin)
             return Reply(public=[outcome.announcement])
         results = await asyncio.gather(
             *(self.acknowledge(actor, ref) for ref in refs), return_exceptions=True
@@ -514,9 +537,132 @@ class IncidentActions:
             elif isinstance(result, BaseException):
                 raise result
             else:
-                await self._refresh_cards(result)
+                await self._refresh_cards(result, origin)
                 reply.public.append(result.announcement)
         return reply
+
+    # --- threads -----------------------------------------------------------------------
+
+    async def incident_in_thread(
+        self, channel: str, thread_ts: str, slack: AsyncWebClient
+    ) -> str | None:
+        """The incident whose card starts this thread, from our index or else the parent
+        message's metadata; None when the parent is not a card."""
+        known = self.cards.incident_for(channel, thread_ts)
+        if known is not None:
+            return known
+        try:
+            replies = await slack.conversations_replies(
+                channel=channel, ts=thread_ts, limit=1, include_all_metadata=True
+            )
+        except SLACK_FAILURES as error:
+            raise SlackUnavailable(
+                f"I couldn't read this thread ({slack_error_reason(error)}), so nothing was "
+                "changed."
+            ) from None
+        messages = replies.get("messages") or []
+        metadata = (messages[0].get("metadata") or {}) if messages else {}
+        payload = metadata.get("event_payload") or {}
+        incident_id = payload.get("incident_id")
+        if metadata.get("event_type") != CARD_METADATA_EVENT or not isinstance(incident_id, str):
+            return None
+        self.cards.remember(incident_id, CardRef(channel, thread_ts))
+        return incident_id
+
+    async def run_mention(
+        self,
+        text: str,
+        *,
+        slack_user_id: str,
+        channel: str,
+        thread_ts: str | None,
+        slack: AsyncWebClient,
+    ) -> Reply:
+        """`@incident-bot <verb> ...`: in a card's thread the incident is the card's."""
+        words = text.split()
+        if not words:
+            return Reply(private=[MENTION_USAGE])
+        incident_id = (
+            await self.incident_in_thread(channel, thread_ts, slack) if thread_ts else None
+        )
+        if incident_id is not None and words[0].lower() not in _NO_REF_NEEDED:
+            words.insert(1, incident_id)
+        elif incident_id is None and len(words) < 2 and words[0].lower() not in _NO_REF_NEEDED:
+            raise UsageError(
+                f"This is not an incident card's thread, so name the incident.\n{MENTION_USAGE}"
+            )
+        if words[0].lower() == Verb.HELP:
+            return Reply(private=[MENTION_USAGE])
+        origin = CardRef(channel, thread_ts) if incident_id and thread_ts else None
+        return await self.run_command(" ".join(words), slack_user_id, channel, slack, origin)
+
+    async def add_message_to_notes(
+        self,
+        *,
+        slack_user_id: str,
+        channel: str,
+        message: dict[str, Any],
+        slack: AsyncWebClient,
+    ) -> str:
+        """The "Add to incident notes" shortcut: the message, its author and a permalink
+        become a PagerDuty note written as the person who used the shortcut."""
+        parent = str(message.get("thread_ts") or message.get("ts") or "")
+        incident_id = await self.incident_in_thread(channel, parent, slack) if parent else None
+        if incident_id is None:
+            raise UsageError(
+                "That message is not in an incident card's thread, so I don't know which "
+                "incident to add it to. Use `/incident note <ref> <text>` instead."
+            )
+        actor = await self.identity.resolve(slack_user_id, slack)
+        text = str(message.get("text") or "").strip()
+        if not text:
+            raise UsageError("That message has no text to add.")
+        author = await self._display_name(str(message.get("user") or ""), slack)
+        permalink = await self._permalink(channel, str(message.get("ts") or ""), slack)
+        note = f"{text}\n— {author} in Slack" + (f": {permalink}" if permalink else "")
+        outcome = await self.add_note(actor, incident_id, _checked_text(note, "message"))
+        return f"Added to the notes of {incident_link(outcome.incident)}."
+
+    async def _display_name(self, user_id: str, slack: AsyncWebClient) -> str:
+        if not user_id:
+            return "someone"
+        try:
+            user = (await slack.users_info(user=user_id)).get("user") or {}
+        except SLACK_FAILURES:
+            return user_id
+        profile = user.get("profile") or {}
+        return str(profile.get("real_name") or user.get("real_name") or user.get("name") or user_id)
+
+    async def _permalink(self, channel: str, ts: str, slack: AsyncWebClient) -> str:
+        try:
+            return str((await slack.chat_getPermalink(channel=channel, message_ts=ts))["permalink"])
+        except (*SLACK_FAILURES, KeyError):
+            return ""
+
+    async def escalate_from_thread(
+        self,
+        *,
+        slack_user_id: str,
+        incident_id: str,
+        level: int | None,
+        note: str,
+        slack: AsyncWebClient,
+    ) -> list[str]:
+        """The escalate shortcut's modal: the card and its thread say what happened."""
+        actor = await self.identity.resolve(slack_user_id, slack)
+        outcome = await self.escalate(actor, incident_id, level, note)
+        await self._refresh_cards(outcome)
+        return list(outcome.private)
+
+    async def escalation_preview(self, incident_id: str) -> tuple[str, int | None]:
+        """What the escalate modal shows: the incident and its next level (None if unknown
+        or already at the last level)."""
+        incident = await self.pagerduty.get_incident(incident_id)
+        where = await self.escalation(incident)
+        now = f"level {where.current} of {where.levels}" if where.current else "an unknown level"
+        about = f"{incident_link(incident)} is at {now} of {where.policy_name}."
+        following = where.current + 1 if where.current and where.current < where.levels else None
+        return about, following
 
     # --- cards -------------------------------------------------------------------------
 
@@ -541,8 +687,9 @@ class IncidentActions:
         await self.cards.post(channel_id, incident.id, card)
         return Reply()
 
-    async def _refresh_cards(self, outcome: Outcome) -> None:
-        """A command's change shows on the incident's cards too; a card that cannot be
+    async def _refresh_cards(self, outcome: Outcome, origin: CardRef | None = None) -> None:
+        """A command's change shows on the incident's cards too, with a line in each card's
+        thread except `origin`'s, where the reply already says it. A card that cannot be
         updated must not hide that the change was made, so failures are only logged."""
         refs = self.cards.all_for(outcome.incident.id)
         if not refs:
@@ -550,7 +697,8 @@ class IncidentActions:
         card = await self.card_for(outcome.incident)
         for ref in refs:
             await self.cards.update_quietly(ref, card)
-            await self.cards.reply_quietly(ref, outcome.thread_line)
+            if ref != origin:
+                await self.cards.reply_quietly(ref, outcome.thread_line)
 
     async def click(
         self,

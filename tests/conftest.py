@@ -4,6 +4,7 @@
 `ack()` keeps running; the stand-ins are real HTTP servers on loopback.
 """
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -113,6 +114,16 @@ class Bot:
             state={"values": values},
         )
         return await self.interact(payload)
+
+    async def event(
+        self, envelope: dict[str, Any], *, retry_num: int | None = None
+    ) -> httpx.Response:
+        """An Events API delivery; `retry_num` makes it Slack's retry of the same event."""
+        body = json.dumps(envelope).encode()
+        headers = signed_headers(SIGNING_SECRET, body, "application/json")
+        if retry_num is not None:
+            headers |= {"x-slack-retry-num": str(retry_num), "x-slack-retry-reason": "http_timeout"}
+        return await self.http.post("/slack/events", content=body, headers=headers)
 
     async def reply_to(self, text: str, *, user: str = "U0ALICE01", count: int = 1) -> list[dict]:  # type: ignore[type-arg]
         """Send a command and wait for its `count` response_url messages."""

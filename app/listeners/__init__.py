@@ -2,10 +2,12 @@
 
 from slack_bolt.async_app import AsyncApp
 
-from app.listeners import actions, commands, views
+from app.listeners import actions, commands, events, shortcuts, views
 
 
 def register(app: AsyncApp) -> None:
     commands.register(app)
     actions.register(app)
     views.register(app)
+    events.register(app)
+    shortcuts.register(app)

@@ -51,7 +51,10 @@ async def tell_about_error(
             return
         channel, user = _channel_and_user(body)
         if channel and user:
-            await client.chat_postEphemeral(channel=channel, user=user, text=message)
+            thread_ts = (body.get("event") or {}).get("thread_ts")
+            await client.chat_postEphemeral(
+                channel=channel, user=user, text=message, thread_ts=thread_ts
+            )
     except SLACK_FAILURES as slack_error:
         logger.error("could not tell the person what went wrong: %s", type(slack_error).__name__)
 

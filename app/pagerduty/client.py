@@ -131,6 +131,11 @@ class PagerDutyClient:
         )
         return [OnCall.model_validate(entry) for entry in data.get("oncalls", [])]
 
+    async def list_abilities(self) -> list[str]:
+        """The account's abilities: the cheapest call that proves the key works."""
+        data = await self._request("GET", "/abilities")
+        return [str(ability) for ability in data.get("abilities", [])]
+
     # --- writes, always as a person ---------------------------------------------------
 
     async def update_incident(self, incident_id: str, as_email: str, **changes: Any) -> Incident:

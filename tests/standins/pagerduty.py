@@ -146,12 +146,14 @@ class PagerDutyStandIn:
         self.notes: dict[str, list[dict[str, Any]]] = {}
         self.resolutions: dict[str, str] = {}
         self.reopened: list[str] = []
+        self.abilities = ["sso", "teams", "urgencies", "read_only_users"]
         self._faults: list[_Fault] = []
         self._ids = itertools.count(1)
         self.app = Starlette(
             routes=[Route("/{path:path}", self._handle, methods=["GET", "POST", "PUT", "DELETE"])]
         )
         self._routes: list[tuple[str, str, Callable[..., dict[str, Any]]]] = [
+            ("GET", "abilities", self._list_abilities),
             ("GET", "users", self._list_users),
             ("GET", "oncalls", self._list_oncalls),
             ("GET", "escalation_policies/{}", self._get_policy),
@@ -364,6 +366,9 @@ class PagerDutyStandIn:
         return JSONResponse(body, fault.status, headers=fault.headers)
 
     # -- endpoints ---------------------------------------------------------------------------
+
+    def _list_abilities(self, rec: RecordedRequest) -> dict[str, Any]:
+        return {"abilities": list(self.abilities)}
 
     def _list_users(self, rec: RecordedRequest) -> dict[str, Any]:
         needle = (rec.query.get("query") or [""])[0].lower()

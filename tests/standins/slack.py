@@ -57,6 +57,8 @@ class SlackStandIn:
         self.responses: list[dict[str, Any]] = []
         self.users: dict[str, dict[str, Any]] = {}
         self.messages: dict[str, list[dict[str, Any]]] = {}
+        # auth.test's `x-oauth-scopes`; None: what the shared sample says (no users:read.email).
+        self.granted_scopes: list[str] | None = None
         self._faults: list[_Fault] = []
         self._ts = itertools.count(int(time.time()) * 1_000_000)
         self.app = Starlette(
@@ -158,6 +160,8 @@ class SlackStandIn:
         if method == "auth.test":
             sample = load_slack_sample("web_api/auth.test.bot.json")
             headers = sample.pop("_response_headers")
+            if self.granted_scopes is not None:
+                headers["x-oauth-scopes"] = ",".join(self.granted_scopes)
             return JSONResponse(sample, headers=headers)
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         return JSONResponse(handler(args) if handler else {"ok": True})
