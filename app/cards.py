@@ -1,17 +1,14 @@
-"""Incident cards in Slack: where each one is, and posting or redrawing it.
-
-One card per incident per channel. The index lives in memory for now, so after a restart
-`/incident show` posts a fresh card rather than finding the old one.
-"""
+"""Incident cards in Slack: where each one is (in the store), and posting or redrawing it.
+One card per incident per channel."""
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.errors import SLACK_FAILURES, SlackUnavailable
+from app.store import CardRef, Store
 
 logger = logging.getLogger(__name__)
 
@@ -25,12 +22,6 @@ _WHY = {
 }
 
 
-@dataclass(frozen=True)
-class CardRef:
-    channel: str
-    ts: str
-
-
 def slack_error_reason(error: Exception) -> str:
     if not isinstance(error, SlackApiError):
         return "Slack did not answer"
@@ -39,25 +30,9 @@ def slack_error_reason(error: Exception) -> str:
 
 
 class Cards:
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, store: Store) -> None:
         self._client = client
-        self._cards: dict[str, dict[str, str]] = {}  # incident id -> channel -> ts
-
-    def find(self, incident_id: str, channel: str) -> CardRef | None:
-        ts = self._cards.get(incident_id, {}).get(channel)
-        return CardRef(channel, ts) if ts else None
-
-    def all_for(self, incident_id: str) -> list[CardRef]:
-        return [CardRef(c, ts) for c, ts in self._cards.get(incident_id, {}).items()]
-
-    def incident_for(self, channel: str, ts: str) -> str | None:
-        for incident_id, cards in self._cards.items():
-            if cards.get(channel) == ts:
-                return incident_id
-        return None
-
-    def remember(self, incident_id: str, card: CardRef) -> None:
-        self._cards.setdefault(incident_id, {})[card.channel] = card.ts
+        self.store = store
 
     async def post(self, channel: str, incident_id: str, card: dict[str, Any]) -> CardRef:
         try:
@@ -67,7 +42,7 @@ class Cards:
                 f"I could not post the card: {slack_error_reason(error)}."
             ) from None
         ref = CardRef(channel, str(response["ts"]))
-        self.remember(incident_id, ref)
+        await self.store.replace_card(incident_id, ref)
         return ref
 
     async def update(self, ref: CardRef, card: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.blocks import CardState, LastAction, gone_card, incident_card
-from app.cards import CardRef, Cards, slack_error_reason
+from app.cards import Cards, slack_error_reason
 from app.errors import (
     SLACK_FAILURES,
     BotError,
@@ -36,6 +36,7 @@ from app.mrkdwn import escape, link
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.errors import IncidentNotFound, PagerDutyError
 from app.pagerduty.models import Incident, OnCall, User
+from app.store import CardRef
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -548,7 +549,7 @@ class IncidentActions:
     ) -> str | None:
         """The incident whose card starts this thread, from our index or else the parent
         message's metadata; None when the parent is not a card."""
-        known = self.cards.incident_for(channel, thread_ts)
+        known = await self.cards.store.incident_for_card(channel, thread_ts)
         if known is not None:
             return known
         try:
@@ -566,7 +567,7 @@ class IncidentActions:
         incident_id = payload.get("incident_id")
         if metadata.get("event_type") != CARD_METADATA_EVENT or not isinstance(incident_id, str):
             return None
-        self.cards.remember(incident_id, CardRef(channel, thread_ts))
+        await self.cards.store.save_card(incident_id, CardRef(channel, thread_ts))
         return incident_id
 
     async def run_mention(
@@ -678,7 +679,7 @@ class IncidentActions:
     async def show(self, ref: str, channel_id: str) -> Reply:
         incident = await self.pagerduty.get_incident(ref)
         card = await self.card_for(incident)
-        existing = self.cards.find(incident.id, channel_id)
+        existing = await self.cards.store.find_card(incident.id, channel_id)
         if existing is not None:
             await self.cards.update(existing, card)
             return Reply(
@@ -691,7 +692,7 @@ class IncidentActions:
         """A command's change shows on the incident's cards too, with a line in each card's
         thread except `origin`'s, where the reply already says it. A card that cannot be
         updated must not hide that the change was made, so failures are only logged."""
-        refs = self.cards.all_for(outcome.incident.id)
+        refs = await self.cards.store.cards_for(outcome.incident.id)
         if not refs:
             return
         card = await self.card_for(outcome.incident)

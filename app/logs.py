@@ -3,9 +3,18 @@
 import json
 import logging
 import sys
+import time
+import uuid
 from collections.abc import Iterable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# Set per HTTP request; Bolt's listener tasks copy the context, so the PagerDuty and Slack
+# calls a click causes log the same id as the click.
+REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
 
 # Attributes every LogRecord has; anything else came in through `extra=`.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -41,12 +50,52 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class AddRequestId(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = REQUEST_ID.get()
+        return True
+
+
+class RequestLog:
+    """ASGI middleware: a request id for everything the request causes, and one log line
+    per request (method, path, status, duration)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.logger = logging.getLogger("app.http")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        REQUEST_ID.set(uuid.uuid4().hex[:12])
+        started, status = time.perf_counter(), 500
+
+        async def send_and_note_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note_status)
+        finally:
+            self.logger.info(
+                "%s %s %s",
+                scope["method"],
+                scope["path"],
+                status,
+                extra={"duration_ms": round((time.perf_counter() - started) * 1000, 1)},
+            )
+
+
 def configure_logging(level: str, fmt: str, secrets: Iterable[str]) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(AddRequestId())
     handler.addFilter(RedactSecrets(secrets))
     handler.setFormatter(
         JsonFormatter()
         if fmt == "json"
-        else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+        else logging.Formatter("%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s")
     )
     logging.basicConfig(level=level, handlers=[handler], force=True)

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
     identity_cache_seconds: int = Field(default=600, ge=0)
+    reconcile_interval_seconds: float = Field(default=300, gt=0)
+    webhook_retry_seconds: float = Field(default=30, gt=0)
 
     @field_validator("slack_bot_token")
     @classmethod

@@ -1,7 +1,11 @@
-"""The ASGI app: Slack, health and metrics on one port. `create_app` is the only place
-the parts are wired together; nothing is created at import time."""
+"""The ASGI app: Slack, PagerDuty webhooks, health and metrics on one port. `create_app` is
+the only place the parts are wired together; nothing is created at import time."""
 
+import asyncio
+import contextlib
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,21 +13,43 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from app.bolt import build_app, build_slack_client
+from app.card_sync import CardSync
 from app.cards import Cards
+from app.channel_routes import load_channel_routes
 from app.identity import IdentityResolver, load_user_map
 from app.incidents import IncidentActions
+from app.logs import RequestLog
+from app.metrics import DEDUPE_HITS, WEBHOOK_EVENTS
 from app.pagerduty.client import PagerDutyClient
+from app.pagerduty.webhooks import WebhookRejected, parse_event, signature_is_valid
 from app.settings import Settings
+from app.store import Store, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
-# Slack's largest requests (a modal submission with blocks) are tens of kilobytes.
+# Slack's largest requests (a modal submission with blocks) are tens of kilobytes, and so
+# are PagerDuty's webhook events; anything far larger is not from them.
 MAX_SLACK_BODY_BYTES = 1024 * 1024
+MAX_WEBHOOK_BODY_BYTES = 512 * 1024
+
+
+async def _body_within(request: Request, limit: int) -> bytes | None:
+    """The raw body, or None once it exceeds `limit` (declared or actually sent)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 def create_app(
@@ -35,18 +61,31 @@ def create_app(
     pagerduty = pagerduty or PagerDutyClient(
         str(settings.pagerduty_api_url), settings.pagerduty_api_token
     )
+    store = Store(settings.database_url)
+    slack_client = slack_client or build_slack_client(
+        settings.slack_bot_token.get_secret_value(), str(settings.slack_api_url)
+    )
     identity = IdentityResolver(
         pagerduty, load_user_map(settings.user_map_file), settings.identity_cache_seconds
     )
-    slack_client = slack_client or build_slack_client(
-        settings.slack_bot_token.get_secret_value(), str(settings.slack_api_url)
+    cards = Cards(slack_client, store)
+    incidents = IncidentActions(pagerduty, identity, cards)
+    sync = CardSync(
+        pagerduty=pagerduty,
+        cards=cards,
+        store=store,
+        routes=load_channel_routes(settings.channel_routes_file),
+        render=incidents.card_for,
+        holder=f"{socket.gethostname()}:{os.getpid()}",
     )
     bolt = build_app(
         client=slack_client,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
-        incidents=IncidentActions(pagerduty, identity, Cards(slack_client)),
+        incidents=incidents,
+        store=store,
     )
     slack_handler = AsyncSlackRequestHandler(bolt)
+    webhook_secrets = [s.get_secret_value() for s in settings.webhook_secrets]
     ready = False
 
     async def slack_events(request: Request) -> Response:
@@ -55,13 +94,49 @@ def create_app(
             return PlainTextResponse("request body too large", status_code=413)
         return await slack_handler.handle(request)
 
+    async def pagerduty_webhooks(request: Request) -> Response:
+        """Verify, record, answer; the cards change after the answer (PagerDuty allows
+        5 s, and retries 5xx for 48 h, so a store outage answers 503)."""
+        try:
+            body = await _body_within(request, MAX_WEBHOOK_BODY_BYTES)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        if body is None:
+            WEBHOOK_EVENTS.labels("too_large").inc()
+            return PlainTextResponse("request body too large", status_code=413)
+        if not signature_is_valid(
+            body, request.headers.get("x-pagerduty-signature"), webhook_secrets
+        ):
+            WEBHOOK_EVENTS.labels("bad_signature").inc()
+            logger.warning(
+                "webhook refused: signature missing or wrong"
+                + ("" if webhook_secrets else " (PAGERDUTY_WEBHOOK_SECRETS is not set)")
+            )
+            return PlainTextResponse("invalid signature", status_code=401)
+        try:
+            event = parse_event(body)
+        except WebhookRejected as rejected:
+            WEBHOOK_EVENTS.labels("malformed").inc()
+            return PlainTextResponse(rejected.reason, status_code=rejected.status)
+        try:
+            accepted = await store.accept_event(event.id, body.decode())
+        except StoreUnavailable:
+            WEBHOOK_EVENTS.labels("store_unavailable").inc()
+            return PlainTextResponse("store unavailable; retry later", status_code=503)
+        if not accepted:
+            DEDUPE_HITS.labels("webhook").inc()
+            return JSONResponse({"status": "duplicate"})
+        WEBHOOK_EVENTS.labels("accepted").inc()
+        sync.wake()
+        return JSONResponse({"status": "accepted"}, status_code=202)
+
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
 
     async def readyz(_: Request) -> Response:
-        return PlainTextResponse(
-            "ready" if ready else "starting", status_code=200 if ready else 503
-        )
+        if ready and await store.ping():
+            return PlainTextResponse("ready")
+        return PlainTextResponse("not ready", status_code=503)
 
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
@@ -69,19 +144,33 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         nonlocal ready
+        await store.open()
+        worker = asyncio.create_task(
+            sync.run(
+                poll_seconds=settings.webhook_retry_seconds,
+                reconcile_seconds=settings.reconcile_interval_seconds,
+            ),
+            name="card-sync",
+        )
         ready = True
         try:
             yield
         finally:
             ready = False
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
             await pagerduty.aclose()
+            await store.close()
 
     return Starlette(
         routes=[
             Route("/slack/events", slack_events, methods=["POST"]),
+            Route("/pagerduty/webhooks", pagerduty_webhooks, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(RequestLog)],
     )

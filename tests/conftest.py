@@ -7,6 +7,7 @@
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +25,7 @@ from tests.standins.slack import SlackStandIn, seed_default_slack
 SIGNING_SECRET = "test-signing-secret-5f2a9c"
 BOT_TOKEN = "xoxb-test-bot-token-7d1e"
 PAGERDUTY_TOKEN = "pd-test-token"
+WEBHOOK_SECRET = "pd-webhook-secret-91b3"
 
 
 @pytest.fixture
@@ -46,7 +48,7 @@ async def slack() -> AsyncIterator[SlackStandIn]:
 
 
 @pytest.fixture
-def settings(pagerduty: PagerDutyStandIn, slack: SlackStandIn) -> Settings:
+def settings(pagerduty: PagerDutyStandIn, slack: SlackStandIn, tmp_path: Path) -> Settings:
     return load_settings(
         _env_file=None,
         slack_bot_token=BOT_TOKEN,
@@ -55,6 +57,10 @@ def settings(pagerduty: PagerDutyStandIn, slack: SlackStandIn) -> Settings:
         pagerduty_api_token=PAGERDUTY_TOKEN,
         pagerduty_api_url=pagerduty.url,  # type: ignore[attr-defined]
         log_format="console",
+        database_url=f"sqlite:///{tmp_path}/incident-bot.db",
+        pagerduty_webhook_secrets=WEBHOOK_SECRET,
+        reconcile_interval_seconds=3600,  # at start only, unless a test asks
+        webhook_retry_seconds=0.05,
     )
 
 

@@ -7,6 +7,7 @@ sending it twice would act twice (a note POST); that caller hears "may have land
 """
 
 import logging
+import time
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ from tenacity import (
 )
 
 from app.errors import BotError
+from app.metrics import PAGERDUTY_CALLS
 from app.mrkdwn import escape
 from app.pagerduty.errors import (
     IncidentNotFound,
@@ -207,6 +209,18 @@ class PagerDutyClient:
             raise PagerDutyUnavailable(may_have_landed=maybe_landed) from None
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
+    @staticmethod
+    def _observe(method: str, path: str, result: str, started: float) -> None:
+        seconds = time.perf_counter() - started
+        PAGERDUTY_CALLS.labels(method, result).observe(seconds)
+        logger.info(
+            "pagerduty %s %s: %s",
+            method,
+            path,
+            result,
+            extra={"duration_ms": round(seconds * 1000, 1)},
+        )
+
     async def _send_once(
         self,
         method: str,
@@ -216,14 +230,18 @@ class PagerDutyClient:
         headers: dict[str, str] | None,
         not_found: BotError | None,
     ) -> dict[str, Any]:
+        started = time.perf_counter()
         try:
             response = await self._http.request(
                 method, path, params=params, json=json, headers=headers
             )
         except _NOT_SENT as error:
+            self._observe(method, path, "error", started)
             raise _Transient(f"cannot connect: {type(error).__name__}", sent=False) from None
         except httpx.TransportError as error:
+            self._observe(method, path, "timeout", started)
             raise _Transient(f"no answer: {type(error).__name__}", sent=True) from None
+        self._observe(method, path, f"{response.status_code // 100}xx", started)
 
         status = response.status_code
         if status in _RETRYABLE_STATUS:

@@ -10,9 +10,9 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.blocks import reassign_modal, resolve_modal
-from app.cards import CardRef
 from app.incidents import MAX_TEXT_CHARS, IncidentActions, Verb, parse_card_state
 from app.listeners.errors import reporting_errors
+from app.store import CardRef
 
 
 def _card(body: dict[str, Any]) -> CardRef:

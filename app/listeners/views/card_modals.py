@@ -8,10 +8,10 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.blocks import CardState, assignee_from, resolution_from
-from app.cards import CardRef
 from app.ids import BlockId
 from app.incidents import MAX_TEXT_CHARS, IncidentActions, Verb
 from app.listeners.errors import reporting_errors
+from app.store import CardRef
 
 STALE_FORM = "This form is too old to act on; close it and click the card's button again."
 

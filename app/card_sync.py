@@ -1,0 +1,172 @@
+"""Keeping cards in step with PagerDuty when the change did not come through the bot:
+webhook events (processed from the store's inbox, so an accepted event survives a crash)
+and a reconciler that redraws every open card now and then.
+
+Every card is drawn from a fresh read of the incident, never from the event's data, so
+events that arrive twice or out of order still leave the card at PagerDuty's state.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from app.blocks import gone_card
+from app.cards import Cards
+from app.channel_routes import ChannelRoutes
+from app.errors import BotError
+from app.metrics import WEBHOOK_EVENTS
+from app.mrkdwn import escape
+from app.pagerduty.client import PagerDutyClient
+from app.pagerduty.errors import IncidentNotFound, PagerDutyUnavailable
+from app.pagerduty.models import Incident
+from app.pagerduty.webhooks import WebhookEvent, WebhookRejected, parse_event
+from app.store import Store, StoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8  # about an hour of retries with the worker's backoff
+EVENT_LEASE = timedelta(minutes=2)
+
+# What each event type says in the card's thread ("Bob Builder acknowledged").
+_SAID = {
+    "incident.acknowledged": "acknowledged",
+    "incident.unacknowledged": "un-acknowledged (the acknowledgement timed out)",
+    "incident.resolved": "resolved",
+    "incident.reopened": "reopened",
+    "incident.escalated": "escalated",
+    "incident.reassigned": "reassigned",
+    "incident.delegated": "delegated",
+    "incident.priority_updated": "changed the priority",
+    "incident.annotated": "added a note",
+    "incident.responder.added": "added a responder",
+    "incident.status_update_published": "published a status update",
+}
+
+
+class SlackDown(Exception):
+    """Slack failed while the event was being applied: try the event again later."""
+
+
+class CardSync:
+    def __init__(
+        self,
+        *,
+        pagerduty: PagerDutyClient,
+        cards: Cards,
+        store: Store,
+        routes: ChannelRoutes,
+        render: Callable[[Incident], Awaitable[dict[str, Any]]],
+        holder: str,
+    ) -> None:
+        self.pagerduty = pagerduty
+        self.cards = cards
+        self.store = store
+        self.routes = routes
+        self.render = render
+        self.holder = holder  # this process, for leases
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self, *, poll_seconds: float, reconcile_seconds: float) -> None:
+        """The background worker: the inbox at once and whenever woken or `poll_seconds`
+        pass (retries, other replicas' leftovers); the reconciler at start and every
+        `reconcile_seconds`."""
+        loop = asyncio.get_running_loop()
+        next_reconcile = loop.time()
+        while True:
+            try:
+                await self.process_inbox()
+                if loop.time() >= next_reconcile:
+                    await self.reconcile(lease=timedelta(seconds=reconcile_seconds))
+                    next_reconcile = loop.time() + reconcile_seconds
+            except (StoreUnavailable, PagerDutyUnavailable) as error:
+                logger.warning("card sync paused: %s", error)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=poll_seconds)
+
+    async def process_inbox(self) -> int:
+        """Apply every pending event this process can take; returns how many finished."""
+        finished = 0
+        for pending in await self.store.pending_events():
+            if not await self.store.take_event(pending.event_id, self.holder, EVENT_LEASE):
+                continue  # another replica has it
+            try:
+                await self.apply(parse_event(pending.body))
+            except WebhookRejected:
+                logger.error(
+                    "stored webhook event is unreadable", extra={"event": pending.event_id}
+                )
+            except (SlackDown, PagerDutyUnavailable) as error:
+                if pending.attempts + 1 < MAX_ATTEMPTS:
+                    logger.warning("event will be retried: %s", error)
+                    await self.store.retry_event_later(pending.event_id)
+                    continue
+                logger.error("event dropped after %d attempts: %s", MAX_ATTEMPTS, error)
+                WEBHOOK_EVENTS.labels("dropped").inc()
+            await self.store.finish_event(pending.event_id)
+            WEBHOOK_EVENTS.labels("processed").inc()
+            finished += 1
+        return finished
+
+    async def apply(self, event: WebhookEvent) -> None:
+        incident_id = event.incident_id
+        if incident_id is None or not event.event_type.startswith("incident."):
+            return  # accepted and ignored: PagerDuty sends more than we draw
+        try:
+            incident = await self.pagerduty.get_incident(incident_id)
+        except IncidentNotFound:
+            for ref in await self.store.cards_for(incident_id):
+                await self._or_retry_later(self.cards.update_quietly(ref, gone_card(incident_id)))
+            await self.store.mark_cards_closed(incident_id)
+            return
+        card = await self.render(incident)
+        if event.event_type == "incident.triggered":
+            await self._post_new_card(incident, card)
+        said = _SAID.get(event.event_type)
+        for ref in await self.store.cards_for(incident.id):
+            await self._or_retry_later(self.cards.update_quietly(ref, card))
+            if said:
+                who = escape(event.agent.summary) if event.agent and event.agent.summary else ""
+                line = f"{who or 'PagerDuty'} {said} (in PagerDuty)"
+                await self._or_retry_later(self.cards.reply_quietly(ref, line))
+        if incident.status == "resolved":
+            await self.store.mark_cards_closed(incident.id)
+
+    async def _post_new_card(self, incident: Incident, card: dict[str, Any]) -> None:
+        channel = self.routes.channel_for(incident.service.id)
+        if channel is None or await self.store.find_card(incident.id, channel) is not None:
+            return
+        try:
+            await self.cards.post(channel, incident.id, card)
+        except BotError as error:
+            raise SlackDown(error.message) from None
+
+    async def reconcile(self, *, lease: timedelta) -> int:
+        """Redraw every open incident's cards from PagerDuty; one replica at a time."""
+        if not await self.store.try_lease("reconciler", self.holder, lease):
+            return 0
+        redrawn = 0
+        for incident_id in await self.store.open_incidents_with_cards():
+            try:
+                incident = await self.pagerduty.get_incident(incident_id)
+                card = await self.render(incident)
+            except IncidentNotFound:
+                incident, card = None, gone_card(incident_id)
+            for ref in await self.store.cards_for(incident_id):
+                await self.cards.update_quietly(ref, card)
+                redrawn += 1
+            if incident is None or incident.status == "resolved":
+                await self.store.mark_cards_closed(incident_id)
+        return redrawn
+
+    @staticmethod
+    async def _or_retry_later(call: Awaitable[str | None]) -> None:
+        problem = await call
+        if problem is not None:
+            raise SlackDown(problem)

@@ -1,0 +1,1 @@
+"""incident-bot: act on PagerDuty incidents from Slack, as yourself."""

@@ -1,0 +1,48 @@
+"""`python -m app [serve | doctor]`: read the configuration, then serve or check it.
+No logic lives here."""
+
+import argparse
+import sys
+
+import uvicorn
+
+from app import doctor
+from app.logs import configure_logging
+from app.settings import ConfigError, load_settings
+from app.web import create_app
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="serve",
+        choices=["serve", "doctor"],
+        help="serve (the default) runs the bot; doctor checks the live configuration",
+    )
+    args = parser.parse_args(argv)
+    if args.command == "doctor":
+        return doctor.main(sys.stdout)
+    try:
+        settings = load_settings()
+        configure_logging(
+            settings.log_level,
+            settings.log_format,
+            secrets=[
+                settings.slack_bot_token.get_secret_value(),
+                settings.slack_signing_secret.get_secret_value(),
+                settings.pagerduty_api_token.get_secret_value(),
+                *(s.get_secret_value() for s in settings.webhook_secrets),
+            ],
+        )
+        web_app = create_app(settings)
+    except ConfigError as error:
+        print(f"incident-bot cannot start: {error}", file=sys.stderr)
+        return 2
+    uvicorn.run(web_app, host=settings.host, port=settings.port, log_config=None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""The Bolt app: dependencies go into every request's context, and one error handler turns
+`BotError`s into the sentence the person reads."""
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
+
+from app import listeners
+from app.incidents import IncidentActions
+from app.listeners.errors import tell_about_error
+from app.metrics import SLACK_CALLS
+
+logger = logging.getLogger(__name__)
+
+
+class MeteredWebClient(AsyncWebClient):
+    """Every Web API method goes through `api_call`: one place to time and count them."""
+
+    async def api_call(self, api_method: str, **kwargs: Any) -> AsyncSlackResponse:
+        started = time.perf_counter()
+        result = "error"
+        try:
+            response = await super().api_call(api_method, **kwargs)
+            result = "ok"
+            return response
+        except SlackApiError as error:
+            result = str(error.response.get("error", "error"))
+            raise
+        finally:
+            seconds = time.perf_counter() - started
+            SLACK_CALLS.labels(api_method, result).observe(seconds)
+            logger.info(
+                "slack %s: %s", api_method, result, extra={"duration_ms": round(seconds * 1000, 1)}
+            )
+
+
+def build_slack_client(token: str, api_url: str) -> AsyncWebClient:
+    client = MeteredWebClient(token=token, base_url=api_url)
+    # Slack's 429s carry Retry-After; honour it a couple of times before giving up.
+    client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
+    return client
+
+
+def build_app(
+    *, client: AsyncWebClient, signing_secret: str, incidents: IncidentActions
+) -> AsyncApp:
+    app = AsyncApp(
+        client=client,
+        signing_secret=signing_secret,
+        logger=logging.getLogger("app.slack"),
+    )
+
+    @app.middleware
+    async def inject_dependencies(
+        context: AsyncBoltContext, next: Callable[[], Awaitable[None]]
+    ) -> None:
+        context["incidents"] = incidents
+        await next()
+
+    app.error(handle_error)
+    listeners.register(app)
+    return app
+
+
+async def handle_error(
+    error: Exception, body: dict[str, Any], respond: AsyncRespond | None, client: AsyncWebClient
+) -> None:
+    """Failures before a listener took over (middleware, Bolt itself)."""
+    await tell_about_error(error, body, respond, client)

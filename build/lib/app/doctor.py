@@ -1,0 +1,223 @@
+"""`python -m app doctor`: check the live configuration, one line per check.
+
+Each line is `OK  <check>` or `FAIL <check>: <what is wrong> — <how to fix it>`, so whoever
+deploys the bot learns at once what to change, not at the first 3 a.m. page. The exit
+status is 0 only when every check passes (2 when the settings themselves are invalid).
+Nothing printed may contain a secret: messages are built from error codes and our own
+words, and every line passes through a redactor as a last line of defence.
+"""
+
+import asyncio
+from collections.abc import Iterable
+from typing import TextIO
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from app.identity import load_user_map
+from app.logs import configure_logging
+from app.pagerduty.client import PagerDutyClient
+from app.pagerduty.errors import PagerDutyMisconfigured, PagerDutyRejected, PagerDutyUnavailable
+from app.settings import ConfigError, Settings, load_settings
+
+REQUIRED_SCOPES: frozenset[str] = frozenset(
+    {
+        "commands",  # /incident and the message shortcuts
+        "chat:write",  # cards, announcements, ephemeral errors
+        "users:read",  # users.info; a prerequisite of users:read.email
+        "users:read.email",  # the Slack profile email that maps a person to PagerDuty
+        "app_mentions:read",  # "@incident-bot escalate" in a card's thread
+        "channels:history",  # conversations.replies: a thread's parent card, public channels
+        "groups:history",  # the same in private channels
+    }
+)
+"""The Slack bot scopes the bot needs, no more; manifest.yml declares exactly these."""
+
+# auth.test answers that mean the token itself is no good, whatever the network does.
+_BAD_TOKEN_ERRORS = frozenset(
+    {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
+)
+_SLACK_CREDENTIAL_HINT = (
+    "copy the Bot User OAuth Token (OAuth & Permissions) into SLACK_BOT_TOKEN; "
+    "if the app was uninstalled, reinstall it from manifest.yml first"
+)
+_SETTINGS_FIX = "set it in the environment or .env (.env.example describes every variable)"
+
+
+class _Report:
+    """Prints check lines, keeps the verdict and scrubs any known secret from the text."""
+
+    def __init__(self, out: TextIO, secrets: Iterable[str]) -> None:
+        self._out = out
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self.failed = False
+
+    def ok(self, check: str, detail: str = "") -> None:
+        self._print(f"OK  {check}" + (f" ({detail})" if detail else ""))
+
+    def fail(self, check: str, problem: str, fix: str) -> None:
+        self.failed = True
+        self._print(f"FAIL {check}: {problem} — {fix}")
+
+    def _print(self, line: str) -> None:
+        for secret in self._secrets:
+            line = line.replace(secret, "[redacted]")
+        print(line, file=self._out, flush=True)
+
+
+def _secrets_of(settings: Settings) -> list[str]:
+    return [
+        settings.slack_bot_token.get_secret_value(),
+        settings.slack_signing_secret.get_secret_value(),
+        settings.slack_app_token.get_secret_value() if settings.slack_app_token else "",
+        settings.pagerduty_api_token.get_secret_value(),
+        settings.pagerduty_webhook_secrets.get_secret_value(),
+        *(secret.get_secret_value() for secret in settings.webhook_secrets),
+    ]
+
+
+def load_doctor_settings(out: TextIO, **overrides: object) -> Settings | None:
+    """The settings check: `load_settings` as `serve` uses it; None (after printing every
+    problem) when the configuration is invalid."""
+    try:
+        settings = load_settings(**overrides)
+    except ConfigError as error:
+        report = _Report(out, secrets=())  # problems never contain values (app.settings)
+        for problem in error.problems:
+            report.fail("settings", problem, _SETTINGS_FIX)
+        return None
+    _Report(out, _secrets_of(settings)).ok("settings")
+    return settings
+
+
+async def run_doctor(settings: Settings, *, out: TextIO) -> int:
+    """Run every check against the live services; 0 when all pass, else 1."""
+    report = _Report(out, _secrets_of(settings))
+    _check_user_map(settings, report)
+    await _check_slack(settings, report)
+    await _check_pagerduty(settings, report)
+    return 1 if report.failed else 0
+
+
+def _check_user_map(settings: Settings, report: _Report) -> None:
+    if settings.user_map_file is None:
+        report.ok("user map", "USER_MAP_FILE not set: Slack profile emails only")
+        return
+    try:
+        users = load_user_map(settings.user_map_file)
+    except ConfigError as error:
+        fix = "write it as `users: {U012AB3CD: alice@example.com}` (README, Configuration)"
+        report.fail("user map", "; ".join(error.problems), fix)
+        return
+    report.ok("user map", f"{len(users)} Slack users mapped")
+
+
+async def _check_slack(settings: Settings, report: _Report) -> None:
+    client = AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=str(settings.slack_api_url),
+        timeout=15,
+    )
+    not_checked = "not checked, because auth.test failed"
+    try:
+        response = await client.auth_test()
+    except SlackApiError as error:
+        code = str(error.response.get("error", "unknown_error"))
+        if code in _BAD_TOKEN_ERRORS:
+            report.fail("Slack bot token", f"Slack refused it ({code})", _SLACK_CREDENTIAL_HINT)
+        else:
+            report.fail(
+                "Slack bot token",
+                f"auth.test failed ({code})",
+                "check SLACK_API_URL and status.slack.com, then run doctor again",
+            )
+        report.fail("Slack scopes", not_checked, "fix the Slack bot token first")
+        return
+    except (aiohttp.ClientError, TimeoutError) as error:
+        report.fail(
+            "Slack bot token",
+            f"cannot reach Slack at {settings.slack_api_url} ({type(error).__name__})",
+            "check SLACK_API_URL, DNS and any outbound proxy or firewall",
+        )
+        report.fail("Slack scopes", not_checked, "fix the Slack connection first")
+        return
+    report.ok("Slack bot token", f"{response.get('user')} in {response.get('team')}")
+
+    header = next(
+        (str(v) for k, v in (response.headers or {}).items() if k.lower() == "x-oauth-scopes"),
+        None,
+    )
+    if header is None:
+        report.fail(
+            "Slack scopes",
+            "Slack did not report the token's scopes (no x-oauth-scopes header)",
+            "check that SLACK_BOT_TOKEN is a bot token of this app and SLACK_API_URL is Slack",
+        )
+        return
+    granted = {scope.strip() for scope in header.split(",") if scope.strip()}
+    if missing := sorted(REQUIRED_SCOPES - granted):
+        report.fail(
+            "Slack scopes",
+            f"missing {', '.join(missing)}",
+            "reinstall the app from manifest.yml (Slack asks to approve the new scopes), "
+            "then copy the new bot token into SLACK_BOT_TOKEN if it changed",
+        )
+        return
+    extra = sorted(granted - REQUIRED_SCOPES)
+    report.ok("Slack scopes", f"also granted, not needed: {', '.join(extra)}" if extra else "")
+
+
+async def _check_pagerduty(settings: Settings, report: _Report) -> None:
+    check = "PagerDuty API token"
+    # One retry at most: doctor should answer within seconds, not ride out an outage.
+    client = PagerDutyClient(
+        str(settings.pagerduty_api_url),
+        settings.pagerduty_api_token,
+        timeout=10.0,
+        attempts=2,
+        max_wait_seconds=2.0,
+    )
+    try:
+        await client.list_abilities()
+    except PagerDutyMisconfigured as error:
+        if error.status == 401:
+            report.fail(
+                check,
+                f"PagerDuty refused the key (401: {error.detail}); it is invalid or revoked",
+                "create a full-access REST API key (Integrations > API Access Keys) "
+                "and put it in PAGERDUTY_API_TOKEN",
+            )
+        else:
+            report.fail(
+                check,
+                f"PagerDuty denied access ({error.status}: {error.detail})",
+                "use a full-access (not read-only) REST API key in PAGERDUTY_API_TOKEN",
+            )
+    except PagerDutyUnavailable:
+        report.fail(
+            check,
+            f"PagerDuty at {settings.pagerduty_api_url} did not answer",
+            "check PAGERDUTY_API_URL (EU accounts: https://api.eu.pagerduty.com) and the "
+            "network, or status.pagerduty.com",
+        )
+    except PagerDutyRejected as error:
+        report.fail(
+            check,
+            error.message,
+            "check PAGERDUTY_API_URL points at the PagerDuty REST API",
+        )
+    else:
+        report.ok(check)
+    finally:
+        await client.aclose()
+
+
+def main(out: TextIO) -> int:
+    """The `doctor` subcommand: 2 for invalid settings, else `run_doctor`'s verdict."""
+    settings = load_doctor_settings(out)
+    if settings is None:
+        return 2
+    # A person reads this in a terminal: plain log lines on stderr, the report on `out`.
+    configure_logging(settings.log_level, "console", secrets=_secrets_of(settings))
+    return asyncio.run(run_doctor(settings, out=out))

@@ -1,0 +1,64 @@
+"""Errors a person should read.
+
+Every failure the bot can explain is a ``BotError`` carrying ``message``: the sentence a
+tired responder sees in Slack, as mrkdwn already safe to post (no secrets; any text we did
+not write is escaped with ``app.mrkdwn.escape`` where the message is built).
+One error handler (``app.bolt``) turns them into Slack messages; anything else is a bug,
+logged with its traceback, and the person hears only that something broke.
+
+    BotError
+    ├── UsageError              the command was malformed; nothing was sent to PagerDuty
+    ├── NotMapped               the Slack user has no verified PagerDuty user (app.identity)
+    ├── NothingToDo             the incident is already in the asked-for state; no write
+    ├── NeedsLevel              escalate cannot tell the current level; asks for one
+    └── PagerDutyError          PagerDuty refused or failed (app.pagerduty.errors)
+        ├── IncidentNotFound        404
+        ├── PagerDutyRejected       400 and other 4xx: PagerDuty's own reason is shown
+        ├── PagerDutyMisconfigured  401/403: our token or account, not the person
+        └── PagerDutyUnavailable    429/5xx/timeouts beyond the retry budget
+"""
+
+from typing import TYPE_CHECKING
+
+from aiohttp import ClientError
+from slack_sdk.errors import SlackApiError
+
+if TYPE_CHECKING:
+    from app.pagerduty.models import Incident
+
+
+class BotError(Exception):
+    """A failure with a sentence for the person who asked."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UsageError(BotError):
+    """The command could not be understood; nothing was sent to PagerDuty."""
+
+
+class NotMapped(BotError):
+    """A Slack user without a verified PagerDuty user."""
+
+
+class NothingToDo(BotError):
+    """The incident is already where the person wanted it; writing would change nothing
+    or, worse, re-open it. Carries the fresh incident so a stale card can be redrawn."""
+
+    def __init__(self, message: str, incident: "Incident | None" = None) -> None:
+        super().__init__(message)
+        self.incident = incident
+
+
+class NeedsLevel(BotError):
+    """The current escalation level is ambiguous; the person must name one."""
+
+
+class SlackUnavailable(BotError):
+    """Slack's Web API failed where we needed an answer from it."""
+
+
+# What a Slack Web API call can raise: Slack's "ok": false, or no answer at all.
+SLACK_FAILURES = (SlackApiError, ClientError, TimeoutError)

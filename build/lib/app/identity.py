@@ -1,0 +1,129 @@
+"""Slack user -> verified PagerDuty user (DESIGN section 3).
+
+The email comes from USER_MAP_FILE or, failing that, the Slack profile; PagerDuty must
+then know a user with exactly that email. A person can never name their own identity,
+so nobody can act as someone else by typing an address.
+"""
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from cachetools import TTLCache
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from app.errors import NotMapped, SlackUnavailable
+from app.mrkdwn import escape
+from app.pagerduty.client import PagerDutyClient
+from app.pagerduty.models import User
+from app.settings import ConfigError
+
+logger = logging.getLogger(__name__)
+
+HOW_TO_GET_MAPPED = (
+    "Ask your PagerDuty admin to give your PagerDuty user the same email as your Slack "
+    "profile, or ask whoever runs incident-bot to map you in USER_MAP_FILE."
+)
+
+
+@dataclass(frozen=True)
+class VerifiedUser:
+    slack_user_id: str
+    pagerduty: User
+    source: Literal["user map", "Slack profile"]
+
+    @property
+    def email(self) -> str:
+        return self.pagerduty.email
+
+
+def load_user_map(path: Path | None) -> dict[str, str]:
+    """`users: {U012AB3CD: alice@example.com}`; raise `ConfigError` on anything else."""
+    if path is None:
+        return {}
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError([f"USER_MAP_FILE ({path}) cannot be read: {error}"]) from None
+    users = document.get("users") if isinstance(document, dict) else None
+    if users is None:
+        users = {}
+    if not isinstance(users, dict):
+        raise ConfigError([f"USER_MAP_FILE ({path}): 'users' must map Slack user ids to emails"])
+    problems = [
+        f"USER_MAP_FILE ({path}): entry {key!r} must be a Slack user id mapped to an email"
+        for key, value in users.items()
+        if not (isinstance(key, str) and isinstance(value, str) and "@" in value)
+    ]
+    if problems:
+        raise ConfigError(problems)
+    return {str(key): str(value).strip() for key, value in users.items()}
+
+
+class IdentityResolver:
+    def __init__(
+        self, pagerduty: PagerDutyClient, user_map: Mapping[str, str], ttl_seconds: float
+    ) -> None:
+        self._pagerduty = pagerduty
+        self._user_map = dict(user_map)
+        # Only successes are cached: someone who just got mapped works at once.
+        self._cache: TTLCache[str, VerifiedUser] = TTLCache(maxsize=10_000, ttl=ttl_seconds)
+
+    async def resolve(
+        self, slack_user_id: str, slack: AsyncWebClient, *, who: str = "You"
+    ) -> VerifiedUser:
+        """Raise `NotMapped` (saying why and how to fix it) unless PagerDuty confirms."""
+        cached = self._cache.get(slack_user_id)
+        if cached is not None:
+            return cached
+        source: Literal["user map", "Slack profile"]
+        if slack_user_id in self._user_map:
+            email, source = self._user_map[slack_user_id], "user map"
+        else:
+            email, source = await self._profile_email(slack_user_id, slack, who), "Slack profile"
+        user = await self._pagerduty.find_user_by_email(email)
+        if user is None:
+            logger.info("unmapped user", extra={"slack_user": slack_user_id, "source": source})
+            raise NotMapped(
+                f"{who} cannot act on PagerDuty incidents yet: the email {escape(email)} (from the "
+                f"{source}) matches no PagerDuty user, so nothing was sent to PagerDuty. "
+                + HOW_TO_GET_MAPPED
+            )
+        verified = VerifiedUser(slack_user_id, user, source)
+        self._cache[slack_user_id] = verified
+        return verified
+
+    async def _profile_email(self, slack_user_id: str, slack: AsyncWebClient, who: str) -> str:
+        try:
+            response = await slack.users_info(user=slack_user_id)
+        except SlackApiError as error:
+            code = error.response.get("error", "unknown_error")
+            if code == "user_not_found":
+                raise NotMapped(f"Slack does not know user {escape(slack_user_id)}.") from None
+            if code == "missing_scope":
+                raise NotMapped(
+                    "incident-bot cannot read Slack profile emails (its Slack app lacks the "
+                    "users:read.email scope), so nothing was sent to PagerDuty. Please tell "
+                    "whoever runs incident-bot."
+                ) from None
+            logger.warning("users.info failed", extra={"error": code})
+            raise SlackUnavailable(
+                f"Slack did not tell the bot who you are ({escape(code)}); nothing was sent to "
+                "PagerDuty. Try again in a minute."
+            ) from None
+        user = response.get("user") or {}
+        if user.get("is_bot") or user.get("deleted"):
+            raise NotMapped(f"{who} is a bot or a deactivated Slack user; only people can act.")
+        email = (user.get("profile") or {}).get("email")
+        if not email:
+            whose = "your" if who == "You" else f"{who}'s"
+            raise NotMapped(
+                f"Slack does not share {whose} email "
+                "with the bot (hidden profile email or a guest account), so nothing was "
+                "sent to PagerDuty. Ask whoever runs incident-bot to map you in USER_MAP_FILE."
+            )
+        return str(email)

@@ -1,0 +1,58 @@
+"""Every Slack identifier the bot owns, so the manifest, the listeners, the Block Kit
+builders and the tests agree on one spelling."""
+
+from enum import StrEnum
+
+
+class Command(StrEnum):
+    INCIDENT = "/incident"
+
+
+class ActionId(StrEnum):
+    """Buttons on an incident card; each button's `value` is a `CardState` JSON."""
+
+    ACKNOWLEDGE = "incident_ack"
+    RESOLVE = "incident_resolve"
+    ESCALATE = "incident_escalate"
+    REASSIGN = "incident_reassign"
+
+
+class CallbackId(StrEnum):
+    """Modals we open (view callback ids)."""
+
+    RESOLVE_MODAL = "resolve_incident_modal"
+    REASSIGN_MODAL = "reassign_incident_modal"
+    ESCALATE_MODAL = "escalate_incident_modal"
+
+
+class Shortcut(StrEnum):
+    """Message shortcuts, declared in manifest.yml with these callback ids."""
+
+    ESCALATE = "escalate_incident"
+    ADD_NOTE = "add_to_incident_notes"
+
+
+class EventType(StrEnum):
+    """Events API subscriptions (manifest.yml `bot_events`)."""
+
+    APP_MENTION = "app_mention"
+
+
+class BlockId(StrEnum):
+    """Inputs inside our modals, where Slack reports the values and our inline errors."""
+
+    RESOLUTION = "resolution"
+    ASSIGNEE = "assignee"
+    LEVEL = "level"
+    NOTE = "note"
+
+
+class InputActionId(StrEnum):
+    RESOLUTION = "resolution_input"
+    ASSIGNEE = "assignee_select"
+    LEVEL = "level_input"
+    NOTE = "note_input"
+
+
+# Message metadata on every card, so a thread reply can find its incident.
+CARD_METADATA_EVENT = "incident_posted"

@@ -1,0 +1,16 @@
+from slack_bolt.async_app import AsyncApp
+
+from app.ids import ActionId
+from app.listeners.actions.incident_card import (
+    handle_acknowledge_button,
+    handle_escalate_button,
+    handle_reassign_button,
+    handle_resolve_button,
+)
+
+
+def register(app: AsyncApp) -> None:
+    app.action(ActionId.ACKNOWLEDGE)(handle_acknowledge_button)
+    app.action(ActionId.RESOLVE)(handle_resolve_button)
+    app.action(ActionId.ESCALATE)(handle_escalate_button)
+    app.action(ActionId.REASSIGN)(handle_reassign_button)

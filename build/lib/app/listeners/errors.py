@@ -1,0 +1,68 @@
+"""The one place a failed action becomes a Slack message, for the person alone.
+
+Listeners ack first and then work inside `reporting_errors`. (Bolt's own `app.error`
+hook cannot be used for work done after `ack()`: when a listener fails within Bolt's
+10 ms ack poll, Bolt replaces the ack with nothing and Slack sees a 404.)
+"""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from app.errors import SLACK_FAILURES, BotError
+
+logger = logging.getLogger(__name__)
+
+SOMETHING_BROKE = (
+    "Something went wrong inside incident-bot, so it stopped there. The error is in its "
+    "log; check the incident in PagerDuty before trying again."
+)
+
+
+@asynccontextmanager
+async def reporting_errors(
+    body: dict[str, Any], respond: AsyncRespond | None, client: AsyncWebClient
+) -> AsyncIterator[None]:
+    try:
+        yield
+    except Exception as error:
+        await tell_about_error(error, body, respond, client)
+
+
+async def tell_about_error(
+    error: Exception,
+    body: dict[str, Any],
+    respond: AsyncRespond | None,
+    client: AsyncWebClient,
+) -> None:
+    if isinstance(error, BotError):
+        logger.info("refused: %s", type(error).__name__)
+        message = error.message
+    else:
+        logger.error("listener failed", exc_info=error)
+        message = SOMETHING_BROKE
+    try:
+        if respond is not None and respond.response_url:
+            await respond(text=message, response_type="ephemeral", replace_original=False)
+            return
+        channel, user = _channel_and_user(body)
+        if channel and user:
+            thread_ts = (body.get("event") or {}).get("thread_ts")
+            await client.chat_postEphemeral(
+                channel=channel, user=user, text=message, thread_ts=thread_ts
+            )
+    except SLACK_FAILURES as slack_error:
+        logger.error("could not tell the person what went wrong: %s", type(slack_error).__name__)
+
+
+def _channel_and_user(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    event = body.get("event") or {}
+    channel = (
+        body.get("channel_id") or (body.get("channel") or {}).get("id") or event.get("channel")
+    )
+    user = body.get("user_id") or (body.get("user") or {}).get("id") or event.get("user")
+    return channel, user

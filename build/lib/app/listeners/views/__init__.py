@@ -1,0 +1,14 @@
+from slack_bolt.async_app import AsyncApp
+
+from app.ids import CallbackId
+from app.listeners.views.card_modals import (
+    handle_reassign_submission,
+    handle_resolve_submission,
+)
+from app.listeners.views.escalate_modal import handle_escalate_submission
+
+
+def register(app: AsyncApp) -> None:
+    app.view(CallbackId.RESOLVE_MODAL)(handle_resolve_submission)
+    app.view(CallbackId.REASSIGN_MODAL)(handle_reassign_submission)
+    app.view(CallbackId.ESCALATE_MODAL)(handle_escalate_submission)

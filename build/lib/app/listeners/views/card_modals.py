@@ -1,0 +1,92 @@
+"""Submissions of the modals a card's Resolve and Reassign buttons open. Input errors go
+back into the modal (`response_action: errors`); everything else is acked at once."""
+
+import json
+from typing import Any
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.web.async_client import AsyncWebClient
+
+from app.blocks import CardState, assignee_from, resolution_from
+from app.cards import CardRef
+from app.ids import BlockId
+from app.incidents import MAX_TEXT_CHARS, IncidentActions, Verb
+from app.listeners.errors import reporting_errors
+
+STALE_FORM = "This form is too old to act on; close it and click the card's button again."
+
+
+def _origin(view: dict[str, Any]) -> tuple[CardState, CardRef] | None:
+    """The card the modal came from, or None when the metadata is not ours."""
+    try:
+        metadata = json.loads(view.get("private_metadata") or "")
+        card = CardRef(str(metadata["channel"]), str(metadata["ts"]))
+        return CardState.from_value(str(metadata["state"])), card
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+async def _submit(
+    verb: Verb,
+    body: dict[str, Any],
+    origin: tuple[CardState, CardRef],
+    client: AsyncWebClient,
+    incidents: IncidentActions,
+    **inputs: str,
+) -> None:
+    # No response_url on a modal: errors and results go as ephemerals in the card's channel.
+    state, card = origin
+    async with reporting_errors({**body, "channel_id": card.channel}, None, client):
+        private = await incidents.click(
+            verb,
+            slack_user_id=body["user"]["id"],
+            state=state,
+            card=card,
+            slack=client,
+            **inputs,
+        )
+        if private:
+            await client.chat_postEphemeral(
+                channel=card.channel, user=body["user"]["id"], text="\n".join(private)
+            )
+
+
+async def handle_resolve_submission(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: AsyncWebClient,
+    incidents: IncidentActions,
+) -> None:
+    note = resolution_from(view.get("state") or {})
+    origin = _origin(view)
+    if origin is None:
+        await ack(response_action="errors", errors={BlockId.RESOLUTION: STALE_FORM})
+        return
+    if len(note) > MAX_TEXT_CHARS:
+        await ack(
+            response_action="errors",
+            errors={BlockId.RESOLUTION: f"{len(note)} characters; the limit is {MAX_TEXT_CHARS}."},
+        )
+        return
+    await ack()
+    await _submit(Verb.RESOLVE, body, origin, client, incidents, note=note)
+
+
+async def handle_reassign_submission(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: AsyncWebClient,
+    incidents: IncidentActions,
+) -> None:
+    assignee = assignee_from(view.get("state") or {})
+    origin = _origin(view)
+    if origin is None:
+        await ack(response_action="errors", errors={BlockId.ASSIGNEE: STALE_FORM})
+        return
+    if not assignee:
+        await ack(response_action="errors", errors={BlockId.ASSIGNEE: "Choose a person."})
+        return
+    await ack()
+    await _submit(Verb.REASSIGN, body, origin, client, incidents, assignee=assignee)

@@ -1,0 +1,58 @@
+"""Submission of the "Escalate incident" shortcut's modal."""
+
+import json
+from typing import Any
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.web.async_client import AsyncWebClient
+
+from app.blocks import escalation_from
+from app.ids import BlockId
+from app.incidents import MAX_TEXT_CHARS, IncidentActions
+from app.listeners.errors import reporting_errors
+
+
+async def handle_escalate_submission(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: AsyncWebClient,
+    incidents: IncidentActions,
+) -> None:
+    level_text, note = escalation_from(view.get("state") or {})
+    try:
+        origin = json.loads(view.get("private_metadata") or "")
+        incident_id, channel, thread = origin["incident_id"], origin["channel"], origin["thread"]
+    except (ValueError, KeyError, TypeError):
+        await ack(
+            response_action="errors",
+            errors={BlockId.LEVEL: "Still looking up the incident; try again in a moment."},
+        )
+        return
+    if level_text and not (level_text.isdigit() and int(level_text) >= 1):
+        await ack(
+            response_action="errors",
+            errors={BlockId.LEVEL: "A whole number from 1, or empty for the next level."},
+        )
+        return
+    if len(note) > MAX_TEXT_CHARS:
+        await ack(
+            response_action="errors",
+            errors={BlockId.NOTE: f"{len(note)} characters; the limit is {MAX_TEXT_CHARS}."},
+        )
+        return
+    await ack()
+    user = body["user"]["id"]
+    errors_go_to = {"channel_id": channel, "user_id": user, "event": {"thread_ts": thread}}
+    async with reporting_errors(errors_go_to, None, client):
+        private = await incidents.escalate_from_thread(
+            slack_user_id=user,
+            incident_id=incident_id,
+            level=int(level_text) if level_text else None,
+            note=note,
+            slack=client,
+        )
+        if private:
+            await client.chat_postEphemeral(
+                channel=channel, user=user, thread_ts=thread, text="\n".join(private)
+            )

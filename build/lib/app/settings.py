@@ -1,0 +1,123 @@
+"""Configuration from the environment (and `.env`), validated before anything starts.
+
+`load_settings()` either returns valid settings or raises `ConfigError` whose lines name
+every problem and how to fix it, without ever echoing a value (values may be secrets).
+"""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """Invalid configuration; `problems` holds one readable line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+        self.problems = problems
+
+
+def _require_prefix(value: SecretStr, prefix: str, what: str) -> SecretStr:
+    secret = value.get_secret_value().strip()
+    if not secret:
+        raise ValueError(f"is empty; set it to your {what}")
+    if not secret.startswith(prefix):
+        raise ValueError(f"must be a {what} starting with '{prefix}'")
+    return SecretStr(secret)
+
+
+class Settings(BaseSettings):
+    # An empty `NAME=` line in .env means "not set", as the .env.example template has many.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_ignore_empty=True, extra="ignore", frozen=True
+    )
+
+    slack_bot_token: SecretStr
+    slack_signing_secret: SecretStr = SecretStr("")
+    slack_app_token: SecretStr | None = None
+    slack_api_url: AnyHttpUrl = AnyHttpUrl("https://slack.com/api/")
+    pagerduty_api_token: SecretStr
+    pagerduty_api_url: AnyHttpUrl = AnyHttpUrl("https://api.pagerduty.com")
+    pagerduty_webhook_secrets: SecretStr = SecretStr("")
+    user_map_file: Path | None = None
+    channel_routes_file: Path | None = None
+    database_url: str = "sqlite:///./incident-bot.db"
+    host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on all interfaces
+    port: int = Field(default=3000, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    identity_cache_seconds: int = Field(default=600, ge=0)
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token(cls, value: SecretStr) -> SecretStr:
+        return _require_prefix(value, "xoxb-", "Slack bot token (OAuth & Permissions page)")
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        return _require_prefix(value, "xapp-", "Slack app-level token with connections:write")
+
+    @field_validator("pagerduty_api_token")
+    @classmethod
+    def _pagerduty_token(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("is empty; create a REST API key under Integrations > API Access Keys")
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("user_map_file", "channel_routes_file")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"names '{value}', which is not a readable file")
+        return value
+
+    @model_validator(mode="after")
+    def _signing_secret_in_http_mode(self) -> "Settings":
+        # Bolt only notices an empty secret at the first request; refuse it at start.
+        if self.slack_app_token is None and not self.slack_signing_secret.get_secret_value():
+            raise ValueError(
+                "SLACK_SIGNING_SECRET is empty; copy it from Basic Information > App Credentials"
+                " (or set SLACK_APP_TOKEN to use Socket Mode)"
+            )
+        return self
+
+    @property
+    def webhook_secrets(self) -> list[SecretStr]:
+        raw = self.pagerduty_webhook_secrets.get_secret_value()
+        return [SecretStr(s.strip()) for s in raw.split(",") if s.strip()]
+
+
+def _describe(error: ValidationError) -> list[str]:
+    problems = []
+    for item in error.errors(include_input=False, include_url=False):
+        field = ".".join(str(part) for part in item["loc"]).upper()
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "missing":
+            message = "is required but not set"
+        problems.append(f"{field} {message}" if field else message)
+    return problems
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; raise `ConfigError` listing every problem."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigError(_describe(error)) from None

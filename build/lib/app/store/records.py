@@ -1,0 +1,38 @@
+"""What the store keeps, as plain values. Every datetime is aware and in UTC."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class StoreUnavailable(Exception):
+    """The database could not be reached or refused the work; never carries the URL."""
+
+
+@dataclass(frozen=True)
+class CardRef:
+    """A Slack message holding an incident card."""
+
+    channel: str
+    ts: str
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One action attempted through the bot, whatever came of it."""
+
+    at: datetime
+    slack_user_id: str
+    verb: str
+    incident: str
+    outcome: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    """A PagerDuty webhook accepted but not yet processed."""
+
+    event_id: str
+    received_at: datetime
+    attempts: int
+    body: str

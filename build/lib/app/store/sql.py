@@ -1,0 +1,401 @@
+"""The store over SQLAlchemy Core (asyncio): aiosqlite for SQLite, asyncpg for PostgreSQL.
+
+`Store.open()` migrates the schema with Alembic (app/store/migrations) before anything else.
+Atomicity comes from single statements: INSERT ... ON CONFLICT for claims, cards, events
+and leases, and UPDATE ... WHERE <still free> for taking an event, checked by row count.
+Times come from this process's clock, so replicas sharing a database need synced clocks.
+"""
+
+import asyncio
+import itertools
+import shlex
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from app.store.records import AuditEntry, CardRef, PendingEvent, StoreUnavailable
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 0x1_C1DE_B07  # pg_advisory_xact_lock key held while migrating
+SQLITE_BUSY_TIMEOUT_MS = 5000
+PG_CONNECT_TIMEOUT_S = 10
+_DRIVER_ERRORS = (DBAPIError, PoolTimeout, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Aware UTC datetimes: timestamptz in PostgreSQL, naive UTC text in SQLite."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# The tables as the code uses them; migrations/versions/ must produce exactly this (tested).
+metadata = sa.MetaData()
+claims = sa.Table(
+    "claims",
+    metadata,
+    sa.Column("key", sa.String, primary_key=True),
+    sa.Column("claimed_at", UTCDateTime, nullable=False, index=True),
+)
+cards = sa.Table(
+    "cards",
+    metadata,
+    sa.Column("incident_id", sa.String, primary_key=True),
+    sa.Column("channel", sa.String, primary_key=True),
+    sa.Column("ts", sa.String, nullable=False),
+    sa.Column("closed", sa.Boolean, nullable=False),
+    sa.Index("ix_cards_channel_ts", "channel", "ts"),
+)
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime, nullable=False, index=True),
+    sa.Column("slack_user_id", sa.String, nullable=False),
+    sa.Column("verb", sa.String, nullable=False),
+    sa.Column("incident", sa.String, nullable=False),
+    sa.Column("outcome", sa.String, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Index("ix_audit_log_incident_at", "incident", "at"),
+)
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("event_id", sa.String, primary_key=True),
+    sa.Column("received_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("holder", sa.String, nullable=True),
+    sa.Column("lease_until", UTCDateTime, nullable=True),
+    sa.Column("done_at", UTCDateTime, nullable=True),
+)
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String, primary_key=True),
+    sa.Column("holder", sa.String, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def async_url(database_url: str) -> tuple[URL, dict[str, Any]]:
+    """A plain `sqlite:///…` or `postgresql://…` URL as (async URL, driver connect args).
+
+    libpq's `sslmode`, `connect_timeout` and `options=-c name=value` become asyncpg's `ssl`,
+    `timeout` and `server_settings`. Errors never repeat the URL (it may hold a password).
+    """
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        raise ValueError("DATABASE_URL is not a valid database URL") from None
+    backend = url.drivername.partition("+")[0]
+    if backend == "sqlite":
+        return url.set(drivername="sqlite+aiosqlite"), {}
+    if backend not in ("postgresql", "postgres"):
+        raise ValueError(f"DATABASE_URL: unsupported scheme {backend!r} (sqlite or postgresql)")
+    query = dict(url.query)
+    args: dict[str, Any] = {
+        "timeout": float(str(query.pop("connect_timeout", PG_CONNECT_TIMEOUT_S)))
+    }
+    if "sslmode" in query:
+        args["ssl"] = query.pop("sslmode")
+    settings: dict[str, str] = {}
+    words = iter(shlex.split(str(query.pop("options", ""))))
+    for word in words:
+        setting = next(words, "") if word == "-c" else word.removeprefix("-c").removeprefix("--")
+        name, _, value = setting.partition("=")
+        settings[name.replace("-", "_")] = value
+    if settings:
+        args["server_settings"] = settings
+    return url.set(drivername="postgresql+asyncpg", query=query), args
+
+
+@contextmanager
+def _unavailable() -> Iterator[None]:
+    try:
+        yield
+    except _DRIVER_ERRORS as exc:
+        raise StoreUnavailable(f"the store is unavailable ({type(exc).__name__})") from exc
+
+
+def _sqlite_busy_timeout(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+async def _enable_wal(engine: AsyncEngine) -> None:
+    """Switch the SQLite file to WAL (the file keeps it). The switch does not wait out another
+    connection's lock as other statements do: it fails at once, so retry it a while."""
+    for attempt in itertools.count():
+        try:
+            async with engine.connect() as conn:
+                await conn.exec_driver_sql("PRAGMA journal_mode = WAL")
+            return
+        except OperationalError as exc:
+            if "database is locked" not in str(exc) or attempt * 50 > SQLITE_BUSY_TIMEOUT_MS:
+                raise
+            await asyncio.sleep(0.05)
+
+
+def _upgrade(connection: Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+class Store:
+    def __init__(self, database_url: str) -> None:
+        self._url, self._connect_args = async_url(database_url)
+        self._postgres = self._url.get_backend_name() == "postgresql"
+        self._engine: AsyncEngine | None = None
+        self._opening = asyncio.Lock()
+
+    async def open(self) -> None:
+        """Connect and migrate to the newest schema; does nothing if already open."""
+        async with self._opening:
+            if self._engine is not None:
+                return
+            engine = create_async_engine(
+                self._url, connect_args=self._connect_args, pool_pre_ping=True, hide_parameters=True
+            )
+            if not self._postgres:
+                sa.event.listen(engine.sync_engine, "connect", _sqlite_busy_timeout)
+            try:
+                with _unavailable():
+                    if not self._postgres:
+                        await _enable_wal(engine)
+                    async with engine.begin() as conn:
+                        if self._postgres:  # replicas starting together migrate one at a time
+                            await conn.execute(
+                                sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK))
+                            )
+                        else:  # take SQLite's write lock now, before Alembic looks
+                            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+                        await conn.run_sync(_upgrade)
+            except BaseException:
+                await engine.dispose()
+                raise
+            self._engine = engine
+
+    async def close(self) -> None:
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            await engine.dispose()
+
+    async def ping(self) -> bool:
+        """True when the store is open and answers; never raises."""
+        try:
+            await self._rows(sa.select(sa.literal(1)))
+        except StoreUnavailable:
+            return False
+        return True
+
+    # -- plumbing
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
+        if self._engine is None:
+            raise StoreUnavailable("the store is not open")
+        with _unavailable():
+            async with self._engine.begin() as conn:
+                yield conn
+
+    async def _rows(self, statement: sa.Executable) -> list[sa.Row[Any]]:
+        async with self._transaction() as conn:
+            return list((await conn.execute(statement)).all())
+
+    async def _count(self, statement: sa.Executable) -> int:
+        """Rows changed: 0 when an ON CONFLICT or WHERE clause let nothing through."""
+        async with self._transaction() as conn:
+            return (await conn.execute(statement)).rowcount
+
+    def _insert(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+        return postgresql.insert(table) if self._postgres else sqlite.insert(table)
+
+    # -- exactly-once claims
+
+    async def claim(self, key: str) -> bool:
+        """True for the first caller only, across every process sharing the database."""
+        insert = self._insert(claims).values(key=key, claimed_at=_now())
+        return await self._count(insert.on_conflict_do_nothing()) == 1
+
+    async def prune(self, older_than: timedelta) -> int:
+        """Forget claims older than `older_than`; returns how many."""
+        return await self._count(sa.delete(claims).where(claims.c.claimed_at < _now() - older_than))
+
+    # -- cards: one per incident per channel
+
+    async def save_card(self, incident_id: str, card: CardRef) -> bool:
+        """Insert if that (incident, channel) has no card yet; False (and no change) if it has."""
+        insert = self._insert(cards).values(
+            incident_id=incident_id, channel=card.channel, ts=card.ts, closed=False
+        )
+        return await self._count(insert.on_conflict_do_nothing()) == 1
+
+    async def replace_card(self, incident_id: str, card: CardRef) -> None:
+        """Insert or overwrite the card of (incident, channel); it counts as open again."""
+        insert = self._insert(cards).values(
+            incident_id=incident_id, channel=card.channel, ts=card.ts, closed=False
+        )
+        await self._count(
+            insert.on_conflict_do_update(
+                index_elements=[cards.c.incident_id, cards.c.channel],
+                set_={"ts": insert.excluded.ts, "closed": False},
+            )
+        )
+
+    async def find_card(self, incident_id: str, channel: str) -> CardRef | None:
+        rows = await self._rows(
+            sa.select(cards.c.channel, cards.c.ts).where(
+                cards.c.incident_id == incident_id, cards.c.channel == channel
+            )
+        )
+        return CardRef(str(rows[0].channel), str(rows[0].ts)) if rows else None
+
+    async def cards_for(self, incident_id: str) -> list[CardRef]:
+        rows = await self._rows(
+            sa.select(cards.c.channel, cards.c.ts)
+            .where(cards.c.incident_id == incident_id)
+            .order_by(cards.c.channel)
+        )
+        return [CardRef(str(row.channel), str(row.ts)) for row in rows]
+
+    async def incident_for_card(self, channel: str, ts: str) -> str | None:
+        """The incident whose card is the message (channel, ts), e.g. a thread's parent."""
+        rows = await self._rows(
+            sa.select(cards.c.incident_id).where(cards.c.channel == channel, cards.c.ts == ts)
+        )
+        return str(rows[0].incident_id) if rows else None
+
+    async def open_incidents_with_cards(self) -> list[str]:
+        rows = await self._rows(
+            sa.select(cards.c.incident_id)
+            .where(cards.c.closed.is_(False))
+            .distinct()
+            .order_by(cards.c.incident_id)
+        )
+        return [str(row.incident_id) for row in rows]
+
+    async def mark_cards_closed(self, incident_id: str) -> None:
+        await self._count(
+            sa.update(cards).where(cards.c.incident_id == incident_id).values(closed=True)
+        )
+
+    # -- audit trail
+
+    async def record(self, entry: AuditEntry) -> None:
+        if entry.at.tzinfo is None:
+            raise ValueError("AuditEntry.at must be an aware datetime")
+        await self._count(
+            sa.insert(audit_log).values(
+                at=entry.at,
+                slack_user_id=entry.slack_user_id,
+                verb=entry.verb,
+                incident=entry.incident,
+                outcome=entry.outcome,
+                detail=entry.detail,
+            )
+        )
+
+    async def audit(self, *, incident: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        """Newest first; only `incident`'s entries when given."""
+        query = sa.select(audit_log).order_by(audit_log.c.at.desc(), audit_log.c.id.desc())
+        if incident is not None:
+            query = query.where(audit_log.c.incident == incident)
+        rows = await self._rows(query.limit(max(limit, 0)))
+        return [
+            AuditEntry(row.at, row.slack_user_id, row.verb, row.incident, row.outcome, row.detail)
+            for row in rows
+        ]
+
+    # -- PagerDuty webhook inbox
+
+    async def accept_event(self, event_id: str, body: str) -> bool:
+        """Record a webhook before answering it; False if that id was already accepted."""
+        insert = self._insert(events).values(
+            event_id=event_id, received_at=_now(), attempts=0, body=body
+        )
+        return await self._count(insert.on_conflict_do_nothing()) == 1
+
+    async def pending_events(self, *, limit: int = 100) -> list[PendingEvent]:
+        """Events not yet finished (leased or not), oldest first."""
+        rows = await self._rows(
+            sa.select(events.c.event_id, events.c.received_at, events.c.attempts, events.c.body)
+            .where(events.c.done_at.is_(None))
+            .order_by(events.c.received_at, events.c.event_id)
+            .limit(max(limit, 0))
+        )
+        return [PendingEvent(row.event_id, row.received_at, row.attempts, row.body) for row in rows]
+
+    async def take_event(self, event_id: str, holder: str, lease: timedelta) -> bool:
+        """Lease an event for processing (or renew one's own lease); False if it is done or
+        another holder's lease is live."""
+        now = _now()
+        free = sa.or_(
+            events.c.holder.is_(None), events.c.holder == holder, events.c.lease_until <= now
+        )
+        return (
+            await self._count(
+                sa.update(events)
+                .where(events.c.event_id == event_id, events.c.done_at.is_(None), free)
+                .values(holder=holder, lease_until=now + lease)
+            )
+            == 1
+        )
+
+    async def finish_event(self, event_id: str) -> None:
+        await self._count(
+            sa.update(events)
+            .where(events.c.event_id == event_id)
+            .values(done_at=_now(), holder=None, lease_until=None)
+        )
+
+    async def retry_event_later(self, event_id: str) -> None:
+        """Count a failed attempt and release the lease; the event stays pending."""
+        await self._count(
+            sa.update(events)
+            .where(events.c.event_id == event_id, events.c.done_at.is_(None))
+            .values(attempts=events.c.attempts + 1, holder=None, lease_until=None)
+        )
+
+    # -- leases for singletons
+
+    async def try_lease(self, name: str, holder: str, ttl: timedelta) -> bool:
+        """Take or renew the lease `name` for `ttl`; False while another holder's is live."""
+        now = _now()
+        insert = self._insert(leases).values(name=name, holder=holder, expires_at=now + ttl)
+        upsert = insert.on_conflict_do_update(
+            index_elements=[leases.c.name],
+            set_={"holder": holder, "expires_at": now + ttl},
+            where=sa.or_(leases.c.holder == holder, leases.c.expires_at <= now),
+        )
+        return await self._count(upsert) == 1

@@ -1,0 +1,247 @@
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from app.store import AuditEntry, CardRef, Store, StoreUnavailable
+from app.store.schema import metadata
+
+TINY = timedelta(milliseconds=50)
+
+
+async def sleep_past(lease: timedelta) -> None:
+    await asyncio.sleep(lease.total_seconds() * 3)
+
+
+def entry(at: datetime, incident: str, verb: str = "ack") -> AuditEntry:
+    return AuditEntry(at, "U1", verb, incident, "ok", detail=f"{verb} {incident}")
+
+
+async def test_migrations_run_twice_are_a_no_op(store: Store, database_url: str) -> None:
+    await store.claim("kept")
+    await store.open()  # the same instance: nothing to do
+    again = Store(database_url)
+    await again.open()  # a fresh instance: Alembic finds the schema at head
+    try:
+        assert not await again.claim("kept")
+        assert store._engine is not None
+        async with store._engine.connect() as conn:
+            versions = (
+                await conn.execute(sa.text("SELECT version_num FROM alembic_version"))
+            ).all()
+        assert [v for (v,) in versions] == ["0001"]
+    finally:
+        await again.close()
+
+
+async def test_the_migrations_build_exactly_the_tables_the_code_uses(store: Store) -> None:
+    assert store._engine is not None
+    async with store._engine.connect() as conn:
+        diff = await conn.run_sync(
+            lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
+        )
+    assert diff == []
+
+
+async def test_two_stores_opening_a_fresh_database_at_once_both_succeed(database_url: str) -> None:
+    first, second = Store(database_url), Store(database_url)
+    try:
+        await asyncio.gather(first.open(), second.open())
+        assert await first.ping()
+        assert await second.ping()
+    finally:
+        await asyncio.gather(first.close(), second.close())
+
+
+async def test_a_sqlite_store_writes_ahead_and_waits_for_locks(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'wal.db'}")
+    await store.open()
+    try:
+        assert store._engine is not None
+        async with store._engine.connect() as conn:
+            mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar()
+            timeout = (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar()
+        assert (mode, timeout) == ("wal", 5000)
+    finally:
+        await store.close()
+
+
+async def test_claim_is_true_once(store: Store) -> None:
+    assert await store.claim("click:1")
+    assert not await store.claim("click:1")
+    assert await store.claim("click:2")
+
+
+async def test_fifty_concurrent_claims_from_two_stores_give_exactly_one_true(
+    store: Store, database_url: str
+) -> None:
+    other = Store(database_url)
+    await other.open()
+    try:
+        results = await asyncio.gather(
+            *((store if i % 2 else other).claim("event:Ev1") for i in range(50))
+        )
+    finally:
+        await other.close()
+    assert sorted(results) == [False] * 49 + [True]
+
+
+async def test_prune_forgets_old_claims(store: Store) -> None:
+    await store.claim("a")
+    await store.claim("b")
+    assert await store.prune(timedelta(hours=1)) == 0
+    assert not await store.claim("a")
+    await asyncio.sleep(0.01)
+    assert await store.prune(timedelta(0)) == 2
+    assert await store.claim("a")
+
+
+async def test_save_card_keeps_the_first_card_per_channel(store: Store) -> None:
+    assert await store.save_card("P1", CardRef("C1", "1.1"))
+    assert not await store.save_card("P1", CardRef("C1", "2.2"))
+    assert await store.save_card("P1", CardRef("C2", "3.3"))
+    assert await store.find_card("P1", "C1") == CardRef("C1", "1.1")
+    assert await store.find_card("P1", "C3") is None
+    assert await store.cards_for("P1") == [CardRef("C1", "1.1"), CardRef("C2", "3.3")]
+    assert await store.cards_for("P2") == []
+
+
+async def test_replace_card_overwrites_or_inserts(store: Store) -> None:
+    await store.replace_card("P1", CardRef("C1", "1.1"))
+    await store.replace_card("P1", CardRef("C1", "2.2"))
+    assert await store.cards_for("P1") == [CardRef("C1", "2.2")]
+    assert await store.incident_for_card("C1", "1.1") is None
+
+
+async def test_incident_for_card_finds_a_threads_incident(store: Store) -> None:
+    await store.save_card("P1", CardRef("C1", "1.1"))
+    await store.save_card("P2", CardRef("C1", "2.2"))
+    assert await store.incident_for_card("C1", "2.2") == "P2"
+    assert await store.incident_for_card("C2", "2.2") is None
+
+
+async def test_closed_cards_drop_out_of_open_incidents_with_cards(store: Store) -> None:
+    await store.save_card("P1", CardRef("C1", "1.1"))
+    await store.save_card("P1", CardRef("C2", "1.2"))
+    await store.save_card("P2", CardRef("C1", "2.1"))
+    assert await store.open_incidents_with_cards() == ["P1", "P2"]
+    await store.mark_cards_closed("P1")
+    assert await store.open_incidents_with_cards() == ["P2"]
+    assert await store.find_card("P1", "C1") == CardRef("C1", "1.1")  # closed, still found
+
+
+async def test_audit_is_newest_first_and_filtered_by_incident(store: Store) -> None:
+    start = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+    for minutes, incident in [(0, "P1"), (2, "P2"), (1, "P1"), (3, "P1")]:
+        await store.record(entry(start + timedelta(minutes=minutes), incident))
+    every = await store.audit()
+    assert [e.at for e in every] == [start + timedelta(minutes=m) for m in (3, 2, 1, 0)]
+    assert every[0] == entry(start + timedelta(minutes=3), "P1")
+    assert every[0].at.tzinfo is not None
+    assert [e.incident for e in await store.audit(incident="P1")] == ["P1"] * 3
+    assert len(await store.audit(incident="P1", limit=2)) == 2
+    assert await store.audit(incident="P9") == []
+
+
+async def test_audit_keeps_times_given_in_other_zones_as_utc(store: Store) -> None:
+    at = datetime(2025, 1, 2, 12, 0, tzinfo=UTC).astimezone(tz=None)
+    await store.record(entry(at, "P1"))
+    assert (await store.audit())[0].at == at
+    with pytest.raises(ValueError, match="aware"):
+        await store.record(entry(datetime(2025, 1, 2), "P1"))
+
+
+async def test_accept_event_dedupes(store: Store) -> None:
+    assert await store.accept_event("E1", '{"n": 1}')
+    assert not await store.accept_event("E1", '{"n": 2}')
+    assert await store.accept_event("E2", "{}")
+    pending = await store.pending_events()
+    assert [(p.event_id, p.body, p.attempts) for p in pending] == [
+        ("E1", '{"n": 1}', 0),
+        ("E2", "{}", 0),
+    ]
+    assert pending[0].received_at.tzinfo is not None
+    assert len(await store.pending_events(limit=1)) == 1
+
+
+async def test_take_event_is_exclusive_until_the_lease_expires_and_closed_once_finished(
+    store: Store,
+) -> None:
+    await store.accept_event("E1", "{}")
+    assert await store.take_event("E1", "a", TINY)
+    assert not await store.take_event("E1", "b", timedelta(minutes=5))
+    await sleep_past(TINY)
+    assert await store.take_event("E1", "b", timedelta(minutes=5))
+    assert not await store.take_event("E1", "a", TINY)
+    await store.finish_event("E1")
+    assert not await store.take_event("E1", "b", timedelta(minutes=5))
+    assert not await store.take_event("E1", "a", timedelta(minutes=5))
+    assert await store.pending_events() == []
+    assert not await store.accept_event("E1", "{}")
+    assert not await store.take_event("unknown", "a", TINY)
+
+
+async def test_retry_event_later_keeps_it_pending_with_one_more_attempt(store: Store) -> None:
+    await store.accept_event("E1", "{}")
+    assert await store.take_event("E1", "a", timedelta(minutes=5))
+    await store.retry_event_later("E1")
+    [pending] = await store.pending_events()
+    assert (pending.event_id, pending.attempts) == ("E1", 1)
+    assert await store.take_event("E1", "b", timedelta(minutes=5))  # the lease was released
+
+
+async def test_try_lease_is_exclusive_until_expiry_and_renewable_by_its_holder(
+    store: Store,
+) -> None:
+    assert await store.try_lease("reconciler", "a", TINY)
+    assert not await store.try_lease("reconciler", "b", TINY)
+    assert await store.try_lease("reconciler", "a", timedelta(minutes=5))  # renewed
+    assert not await store.try_lease("reconciler", "b", TINY)
+    assert await store.try_lease("other", "b", TINY)
+    assert await store.try_lease("reconciler", "a", TINY)
+    await sleep_past(TINY)
+    assert await store.try_lease("reconciler", "b", timedelta(minutes=5))
+    assert not await store.try_lease("reconciler", "a", TINY)
+
+
+async def test_ping_is_true_when_open_and_false_when_closed(store: Store) -> None:
+    assert await store.ping()
+    await store.close()
+    assert not await store.ping()
+    with pytest.raises(StoreUnavailable):
+        await store.claim("x")
+
+
+@pytest.mark.parametrize(
+    "make_url",
+    [
+        pytest.param(lambda _: "postgresql://postgres:s3cret-pw@127.0.0.1:1/test", id="postgresql"),
+        pytest.param(lambda tmp: f"sqlite:///{tmp}/a-file/store.db", id="sqlite"),
+    ],
+)
+async def test_a_store_on_a_dead_database_raises_store_unavailable_without_the_url(
+    tmp_path: Path, make_url: Callable[[Path], str]
+) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+    url = make_url(tmp_path)
+    store = Store(url)
+    with pytest.raises(StoreUnavailable) as raised:
+        await store.open()
+    message = str(raised.value)
+    assert message.startswith("the store is unavailable")
+    for secret in (url, "s3cret", str(tmp_path), "127.0.0.1"):
+        assert secret not in message
+    assert not await store.ping()
+
+
+async def test_a_malformed_url_is_refused_without_repeating_it() -> None:
+    with pytest.raises(ValueError, match="DATABASE_URL") as raised:
+        Store("not a url at all :s3cret")
+    assert "s3cret" not in str(raised.value)
+    with pytest.raises(ValueError, match="unsupported"):
+        Store("mysql://u:s3cret@host/db")
