@@ -1,1 +1,0 @@
-"""incident-bot: act on PagerDuty incidents from Slack, as yourself."""

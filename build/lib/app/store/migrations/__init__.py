@@ -1,1 +1,0 @@
-"""Alembic migrations of the store, run by `Store.open()` (see env.py)."""
