@@ -9,7 +9,7 @@ events that arrive twice or out of order still leave the card at PagerDuty's sta
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any
 
@@ -17,18 +17,17 @@ from app.blocks import gone_card
 from app.cards import Cards
 from app.channel_routes import ChannelRoutes
 from app.errors import BotError
+from app.incidents import IncidentActions
 from app.metrics import WEBHOOK_EVENTS
 from app.mrkdwn import escape
-from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.errors import IncidentNotFound, PagerDutyUnavailable
 from app.pagerduty.models import Incident
 from app.pagerduty.webhooks import WebhookEvent, WebhookRejected, parse_event
-from app.store import Store, StoreUnavailable
+from app.store import CardRef, Store, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 8  # about an hour of retries with the worker's backoff
-EVENT_LEASE = timedelta(minutes=2)
+MAX_ATTEMPTS = 8
 
 # What each event type says in the card's thread ("Bob Builder acknowledged").
 _SAID = {
@@ -54,47 +53,57 @@ class CardSync:
     def __init__(
         self,
         *,
-        pagerduty: PagerDutyClient,
         cards: Cards,
         store: Store,
         routes: ChannelRoutes,
-        render: Callable[[Incident], Awaitable[dict[str, Any]]],
+        incidents: IncidentActions,
         holder: str,
+        lease: timedelta,
     ) -> None:
-        self.pagerduty = pagerduty
         self.cards = cards
         self.store = store
         self.routes = routes
-        self.render = render
+        self.incidents = incidents
         self.holder = holder  # this process, for leases
+        self.lease = lease
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
         self._wake.set()
 
+    async def catch_up(self, *, reconcile_seconds: float) -> None:
+        """At start: finish what a previous process accepted, repair drifted cards."""
+        await self._step(reconcile_seconds, reconcile=True)
+
     async def run(self, *, poll_seconds: float, reconcile_seconds: float) -> None:
-        """The background worker: the inbox at once and whenever woken or `poll_seconds`
-        pass (retries, other replicas' leftovers); the reconciler at start and every
-        `reconcile_seconds`."""
+        """The background worker: the inbox whenever woken or every `poll_seconds`
+        (retries, other replicas' leftovers), the reconciler every `reconcile_seconds`."""
         loop = asyncio.get_running_loop()
-        next_reconcile = loop.time()
+        next_reconcile = loop.time() + reconcile_seconds
         while True:
-            try:
-                await self.process_inbox()
-                if loop.time() >= next_reconcile:
-                    await self.reconcile(lease=timedelta(seconds=reconcile_seconds))
-                    next_reconcile = loop.time() + reconcile_seconds
-            except (StoreUnavailable, PagerDutyUnavailable) as error:
-                logger.warning("card sync paused: %s", error)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=poll_seconds)
+            reconcile = loop.time() >= next_reconcile
+            await self._step(reconcile_seconds, reconcile=reconcile)
+            if reconcile:
+                next_reconcile = loop.time() + reconcile_seconds
+
+    async def _step(self, reconcile_seconds: float, *, reconcile: bool) -> None:
+        try:
+            await self.process_inbox()
+            if reconcile:
+                await self.reconcile(lease=timedelta(seconds=reconcile_seconds))
+        except (StoreUnavailable, BotError) as error:
+            logger.warning("card sync paused: %s", error)
+        except Exception:  # the worker must outlive any one bad event or bug
+            logger.exception("card sync failed; retrying")
 
     async def process_inbox(self) -> int:
         """Apply every pending event this process can take; returns how many finished."""
         finished = 0
         for pending in await self.store.pending_events():
-            if not await self.store.take_event(pending.event_id, self.holder, EVENT_LEASE):
+            if not await self.store.take_event(pending.event_id, self.holder, self.lease):
                 continue  # another replica has it
             try:
                 await self.apply(parse_event(pending.body))
@@ -119,17 +128,24 @@ class CardSync:
         if incident_id is None or not event.event_type.startswith("incident."):
             return  # accepted and ignored: PagerDuty sends more than we draw
         try:
-            incident = await self.pagerduty.get_incident(incident_id)
+            # Under the incident's lock, so a click being handled now cannot be overdrawn
+            # by a card rendered from an older read.
+            async with self.incidents.fresh(incident_id) as incident:
+                await self._redraw(event, incident)
         except IncidentNotFound:
             for ref in await self.store.cards_for(incident_id):
                 await self._or_retry_later(self.cards.update_quietly(ref, gone_card(incident_id)))
             await self.store.mark_cards_closed(incident_id)
-            return
-        card = await self.render(incident)
+
+    async def _redraw(self, event: WebhookEvent, incident: Incident) -> None:
+        card = await self.incidents.card_for(incident)
+        posted = None
         if event.event_type == "incident.triggered":
-            await self._post_new_card(incident, card)
+            posted = await self._post_new_card(incident, card)
         said = _SAID.get(event.event_type)
         for ref in await self.store.cards_for(incident.id):
+            if ref == posted:
+                continue
             await self._or_retry_later(self.cards.update_quietly(ref, card))
             if said:
                 who = escape(event.agent.summary) if event.agent and event.agent.summary else ""
@@ -138,12 +154,12 @@ class CardSync:
         if incident.status == "resolved":
             await self.store.mark_cards_closed(incident.id)
 
-    async def _post_new_card(self, incident: Incident, card: dict[str, Any]) -> None:
+    async def _post_new_card(self, incident: Incident, card: dict[str, Any]) -> CardRef | None:
         channel = self.routes.channel_for(incident.service.id)
         if channel is None or await self.store.find_card(incident.id, channel) is not None:
-            return
+            return None
         try:
-            await self.cards.post(channel, incident.id, card)
+            return await self.cards.post(channel, incident.id, card)
         except BotError as error:
             raise SlackDown(error.message) from None
 
@@ -154,16 +170,20 @@ class CardSync:
         redrawn = 0
         for incident_id in await self.store.open_incidents_with_cards():
             try:
-                incident = await self.pagerduty.get_incident(incident_id)
-                card = await self.render(incident)
+                async with self.incidents.fresh(incident_id) as incident:
+                    redrawn += await self._redraw_all(incident_id, incident)
             except IncidentNotFound:
-                incident, card = None, gone_card(incident_id)
-            for ref in await self.store.cards_for(incident_id):
-                await self.cards.update_quietly(ref, card)
-                redrawn += 1
-            if incident is None or incident.status == "resolved":
-                await self.store.mark_cards_closed(incident_id)
+                redrawn += await self._redraw_all(incident_id, None)
         return redrawn
+
+    async def _redraw_all(self, incident_id: str, incident: Incident | None) -> int:
+        card = await self.incidents.card_for(incident) if incident else gone_card(incident_id)
+        refs = await self.store.cards_for(incident_id)
+        for ref in refs:
+            await self.cards.update_quietly(ref, card)
+        if incident is None or incident.status == "resolved":
+            await self.store.mark_cards_closed(incident_id)
+        return len(refs)
 
     @staticmethod
     async def _or_retry_later(call: Awaitable[str | None]) -> None:

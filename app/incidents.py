@@ -302,7 +302,7 @@ class IncidentActions:
         self._last_actions: OrderedDict[str, LastAction] = OrderedDict()
 
     @asynccontextmanager
-    async def _fresh(self, ref: str) -> AsyncIterator[Incident]:
+    async def fresh(self, ref: str) -> AsyncIterator[Incident]:
         """The incident as PagerDuty has it now, while no other action of ours on it runs."""
         incident_id = self._ids_by_number.get(ref, ref)
         if incident_id == ref and ref.isdigit():
@@ -329,7 +329,7 @@ class IncidentActions:
     # --- the actions -------------------------------------------------------------------
 
     async def acknowledge(self, actor: VerifiedUser, ref: str) -> Outcome:
-        async with self._fresh(ref) as incident:
+        async with self.fresh(ref) as incident:
             if incident.status == "resolved":
                 raise NothingToDo(
                     f"{_already(incident, 'resolved')}; acknowledging it would re-open it, "
@@ -347,7 +347,7 @@ class IncidentActions:
         return self._done(Outcome(actor, incident, "acknowledged"))
 
     async def resolve(self, actor: VerifiedUser, ref: str, resolution: str) -> Outcome:
-        async with self._fresh(ref) as incident:
+        async with self.fresh(ref) as incident:
             if incident.status == "resolved":
                 raise NothingToDo(
                     f"{_already(incident, 'resolved')}; nothing was changed.", incident=incident
@@ -380,7 +380,7 @@ class IncidentActions:
         note: str,
         seen: CardState | None = None,
     ) -> Outcome:
-        async with self._fresh(ref) as incident:
+        async with self.fresh(ref) as incident:
             number = incident.incident_number
             if incident.status == "resolved":
                 raise NothingToDo(
@@ -427,7 +427,7 @@ class IncidentActions:
     ) -> Outcome:
         """`target` is a mention (`<@U…>`), a Slack user id or an email."""
         assignee = await self._target_user(target, slack)
-        async with self._fresh(ref) as incident:
+        async with self.fresh(ref) as incident:
             if incident.status == "resolved":
                 raise NothingToDo(
                     f"{_already(incident, 'resolved')}; nothing was changed.", incident=incident
@@ -446,7 +446,7 @@ class IncidentActions:
         return self._done(Outcome(actor, incident, "reassigned", f" to {escape(assignee.name)}"))
 
     async def add_note(self, actor: VerifiedUser, ref: str, text: str) -> Outcome:
-        async with self._fresh(ref) as incident:
+        async with self.fresh(ref) as incident:
             await self.pagerduty.add_note(incident.id, actor.email, text)
         return self._done(Outcome(actor, incident, "added a note to", note=text))
 

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     identity_cache_seconds: int = Field(default=600, ge=0)
     reconcile_interval_seconds: float = Field(default=300, gt=0)
     webhook_retry_seconds: float = Field(default=30, gt=0)
+    # A webhook event taken by a process that then died waits this long before another
+    # process takes it; longer than any PagerDuty round trip with its retries.
+    webhook_lease_seconds: float = Field(default=120, gt=0)
 
     @field_validator("slack_bot_token")
     @classmethod

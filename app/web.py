@@ -8,6 +8,7 @@ import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
@@ -71,12 +72,12 @@ def create_app(
     cards = Cards(slack_client, store)
     incidents = IncidentActions(pagerduty, identity, cards)
     sync = CardSync(
-        pagerduty=pagerduty,
         cards=cards,
         store=store,
         routes=load_channel_routes(settings.channel_routes_file),
-        render=incidents.card_for,
+        incidents=incidents,
         holder=f"{socket.gethostname()}:{os.getpid()}",
+        lease=timedelta(seconds=settings.webhook_lease_seconds),
     )
     bolt = build_app(
         client=slack_client,
@@ -145,6 +146,7 @@ def create_app(
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         nonlocal ready
         await store.open()
+        await sync.catch_up(reconcile_seconds=settings.reconcile_interval_seconds)
         worker = asyncio.create_task(
             sync.run(
                 poll_seconds=settings.webhook_retry_seconds,

@@ -4,8 +4,11 @@
 `ack()` keeps running; the stand-ins are real HTTP servers on loopback.
 """
 
+import hashlib
+import hmac
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,10 +61,17 @@ def settings(pagerduty: PagerDutyStandIn, slack: SlackStandIn, tmp_path: Path) -
         pagerduty_api_url=pagerduty.url,  # type: ignore[attr-defined]
         log_format="console",
         database_url=f"sqlite:///{tmp_path}/incident-bot.db",
+        channel_routes_file=_routes_file(tmp_path),
         pagerduty_webhook_secrets=WEBHOOK_SECRET,
         reconcile_interval_seconds=3600,  # at start only, unless a test asks
         webhook_retry_seconds=0.05,
     )
+
+
+def _routes_file(tmp_path: Path) -> Path:
+    path = tmp_path / "routes.yml"
+    path.write_text("default: C0INCIDENTS\nservices:\n  PSVC001: C0CHECKOUT\n")
+    return path
 
 
 @dataclass
@@ -131,6 +141,15 @@ class Bot:
             headers |= {"x-slack-retry-num": str(retry_num), "x-slack-retry-reason": "http_timeout"}
         return await self.http.post("/slack/events", content=body, headers=headers)
 
+    async def webhook(
+        self, body: bytes, *, secret: str = WEBHOOK_SECRET, signature: str | None = None
+    ) -> httpx.Response:
+        """A PagerDuty v3 webhook delivery, signed `v1=<hmac-sha256 hex>` unless told."""
+        if signature is None:
+            signature = "v1=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        headers = {"content-type": "application/json", "x-pagerduty-signature": signature}
+        return await self.http.post("/pagerduty/webhooks", content=body, headers=headers)
+
     async def reply_to(self, text: str, *, user: str = "U0ALICE01", count: int = 1) -> list[dict]:  # type: ignore[type-arg]
         """Send a command and wait for its `count` response_url messages."""
         before = len(self.slack.responses)
@@ -174,16 +193,24 @@ def fast_pagerduty_client(settings: Settings, **overrides: float) -> PagerDutyCl
     )
 
 
+@asynccontextmanager
+async def running_bot(
+    settings: Settings, slack: SlackStandIn, **client_options: float
+) -> AsyncIterator[Bot]:
+    """A started app (lifespan run: store open, card sync running) and a client for it."""
+    app = create_app(settings, pagerduty=fast_pagerduty_client(settings, **client_options))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bot") as http,
+    ):
+        yield Bot(http, slack)
+
+
 @pytest.fixture
 async def bot(
     settings: Settings, slack: SlackStandIn, request: pytest.FixtureRequest
 ) -> AsyncIterator[Bot]:
     """The app under test; `@pytest.mark.pagerduty_client(timeout=15)` tunes its client."""
     marker = request.node.get_closest_marker("pagerduty_client")
-    client = fast_pagerduty_client(settings, **(marker.kwargs if marker else {}))
-    app = create_app(settings, pagerduty=client)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bot") as http,
-    ):
-        yield Bot(http, slack)
+    async with running_bot(settings, slack, **(marker.kwargs if marker else {})) as bot:
+        yield bot

@@ -128,11 +128,13 @@ class Store:
                     if not self._postgres:
                         await _enable_wal(engine)
                     async with engine.begin() as conn:
-                        if self._postgres:  # replicas starting together migrate one at a time
+                        # One migration at a time, across replicas and within this process
+                        # (Alembic's `op` and `context` are process-wide, so never interleave).
+                        if self._postgres:
                             await conn.execute(
                                 sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK))
                             )
-                        else:  # take SQLite's write lock now, before Alembic looks
+                        else:  # SQLite's write lock, taken before Alembic looks
                             await conn.exec_driver_sql("BEGIN IMMEDIATE")
                         await conn.run_sync(_upgrade)
             except BaseException:

@@ -204,7 +204,10 @@ async def test_a_thread_of_a_card_posted_by_show_is_found_without_asking_slack(
 
     await bot.event(mention("ack", thread_ts=card["ts"]))
 
-    await slack.wait_for(lambda s: len(s.calls_to("chat.update")) == 1)
+    await slack.wait_for(
+        lambda s: len(s.calls_to("chat.update")) == 1 and len(thread_replies(s)) == 1
+    )
+    await asyncio.sleep(0.1)
     assert slack.calls_to("conversations.replies") == []
     assert [w.json["incident"]["status"] for w in pagerduty.writes] == ["acknowledged"]
     # The reply in the thread says it once; the card itself is redrawn.
