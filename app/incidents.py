@@ -32,11 +32,12 @@ from app.errors import (
 )
 from app.identity import IdentityResolver, VerifiedUser
 from app.ids import CARD_METADATA_EVENT
+from app.metrics import ACTIONS, UNMAPPED_REFUSALS
 from app.mrkdwn import escape, link
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.errors import IncidentNotFound, PagerDutyError
 from app.pagerduty.models import Incident, OnCall, User
-from app.store import CardRef
+from app.store import AuditEntry, CardRef, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -499,8 +500,8 @@ class IncidentActions:
             return Reply(private=[USAGE])
         if command.verb is Verb.SHOW:
             return await self.show(command.refs[0], channel_id)
-        actor = await self.identity.resolve(slack_user_id, slack)
         if command.verb is Verb.WHOAMI:
+            actor = await self.identity.resolve(slack_user_id, slack)
             return Reply(
                 private=[
                     f"You act in PagerDuty as {escape(actor.pagerduty.name)} "
@@ -508,29 +509,75 @@ class IncidentActions:
                 ]
             )
         if command.verb is Verb.ACK:
-            return await self._acknowledge_all(actor, command.refs, origin)
+            return await self._acknowledge_all(slack_user_id, command.refs, origin, slack)
         ref = command.refs[0]
-        if command.verb is Verb.RESOLVE:
-            outcome = await self.resolve(actor, ref, command.text)
-        elif command.verb is Verb.ESCALATE:
-            outcome = await self.escalate(actor, ref, command.level, command.text)
-        elif command.verb is Verb.REASSIGN:
-            outcome = await self.reassign(actor, ref, command.target, slack)
-        else:
-            outcome = await self.add_note(actor, ref, command.text)
+        async with self._attempt(slack_user_id, command.verb, ref):
+            actor = await self.identity.resolve(slack_user_id, slack)
+            if command.verb is Verb.RESOLVE:
+                outcome = await self.resolve(actor, ref, command.text)
+            elif command.verb is Verb.ESCALATE:
+                outcome = await self.escalate(actor, ref, command.level, command.text)
+            elif command.verb is Verb.REASSIGN:
+                outcome = await self.reassign(actor, ref, command.target, slack)
+            else:
+                outcome = await self.add_note(actor, ref, command.text)
         await self._refresh_cards(outcome, origin)
         return Reply(public=[outcome.announcement], private=list(outcome.private))
 
+    @asynccontextmanager
+    async def _attempt(
+        self, slack_user_id: str, verb: str, incident: str, *, record_success: bool = True
+    ) -> AsyncIterator[None]:
+        """The audit trail and metrics of one attempted action, whatever its outcome."""
+        try:
+            yield
+        except BotError as error:
+            await self._audit(slack_user_id, verb, incident, "refused", error)
+            raise
+        except Exception as error:
+            await self._audit(slack_user_id, verb, incident, "failed", error)
+            raise
+        if record_success:
+            await self._audit(slack_user_id, verb, incident, "done")
+
+    async def _audit(
+        self,
+        slack_user_id: str,
+        verb: str,
+        incident: str,
+        outcome: str,
+        error: Exception | None = None,
+    ) -> None:
+        ACTIONS.labels(str(verb), outcome).inc()
+        if isinstance(error, NotMapped):
+            UNMAPPED_REFUSALS.inc()
+        detail = type(error).__name__ if error else ""
+        entry = AuditEntry(datetime.now(UTC), slack_user_id, str(verb), incident, outcome, detail)
+        try:
+            await self.cards.store.record(entry)
+        except StoreUnavailable:
+            # The action itself stands or fell on its own; losing its audit line is logged.
+            logger.error("audit entry not stored", extra={"audit": str(entry)})
+
     async def _acknowledge_all(
-        self, actor: VerifiedUser, refs: tuple[str, ...], origin: CardRef | None
+        self,
+        slack_user_id: str,
+        refs: tuple[str, ...],
+        origin: CardRef | None,
+        slack: AsyncWebClient,
     ) -> Reply:
-        if len(refs) == 1:
-            outcome = await self.acknowledge(actor, refs[0])
+        async with self._attempt(slack_user_id, Verb.ACK, " ".join(refs), record_success=False):
+            actor = await self.identity.resolve(slack_user_id, slack)
+
+        async def acknowledge_one(ref: str) -> Outcome:
+            async with self._attempt(slack_user_id, Verb.ACK, ref):
+                outcome = await self.acknowledge(actor, ref)
             await self._refresh_cards(outcome, origin)
-            return Reply(public=[outcome.announcement])
-        results = await asyncio.gather(
-            *(self.acknowledge(actor, ref) for ref in refs), return_exceptions=True
-        )
+            return outcome
+
+        if len(refs) == 1:
+            return Reply(public=[(await acknowledge_one(refs[0])).announcement])
+        results = await asyncio.gather(*map(acknowledge_one, refs), return_exceptions=True)
         reply = Reply()
         for ref, result in zip(refs, results, strict=True):
             if isinstance(result, BotError):
@@ -538,7 +585,6 @@ class IncidentActions:
             elif isinstance(result, BaseException):
                 raise result
             else:
-                await self._refresh_cards(result, origin)
                 reply.public.append(result.announcement)
         return reply
 
@@ -614,14 +660,15 @@ class IncidentActions:
                 "That message is not in an incident card's thread, so I don't know which "
                 "incident to add it to. Use `/incident note <ref> <text>` instead."
             )
-        actor = await self.identity.resolve(slack_user_id, slack)
-        text = str(message.get("text") or "").strip()
-        if not text:
-            raise UsageError("That message has no text to add.")
-        author = await self._display_name(str(message.get("user") or ""), slack)
-        permalink = await self._permalink(channel, str(message.get("ts") or ""), slack)
-        note = f"{text}\n— {author} in Slack" + (f": {permalink}" if permalink else "")
-        outcome = await self.add_note(actor, incident_id, _checked_text(note, "message"))
+        async with self._attempt(slack_user_id, Verb.NOTE, incident_id):
+            actor = await self.identity.resolve(slack_user_id, slack)
+            text = str(message.get("text") or "").strip()
+            if not text:
+                raise UsageError("That message has no text to add.")
+            author = await self._display_name(str(message.get("user") or ""), slack)
+            permalink = await self._permalink(channel, str(message.get("ts") or ""), slack)
+            note = f"{text}\n— {author} in Slack" + (f": {permalink}" if permalink else "")
+            outcome = await self.add_note(actor, incident_id, _checked_text(note, "message"))
         return f"Added to the notes of {incident_link(outcome.incident)}."
 
     async def _display_name(self, user_id: str, slack: AsyncWebClient) -> str:
@@ -650,8 +697,9 @@ class IncidentActions:
         slack: AsyncWebClient,
     ) -> list[str]:
         """The escalate shortcut's modal: the card and its thread say what happened."""
-        actor = await self.identity.resolve(slack_user_id, slack)
-        outcome = await self.escalate(actor, incident_id, level, note)
+        async with self._attempt(slack_user_id, Verb.ESCALATE, incident_id):
+            actor = await self.identity.resolve(slack_user_id, slack)
+            outcome = await self.escalate(actor, incident_id, level, note)
         await self._refresh_cards(outcome)
         return list(outcome.private)
 
@@ -715,18 +763,19 @@ class IncidentActions:
         """A button or modal on a card. The card is re-rendered from PagerDuty's answer,
         including when the click is refused because the incident moved on. Returns what
         only the clicker needs to hear."""
-        actor = await self.identity.resolve(slack_user_id, slack)
         try:
-            if verb is Verb.ACK:
-                outcome = await self.acknowledge(actor, state.incident_id)
-            elif verb is Verb.RESOLVE:
-                outcome = await self.resolve(actor, state.incident_id, note)
-            elif verb is Verb.ESCALATE:
-                outcome = await self.escalate(actor, state.incident_id, None, "", seen=state)
-            elif verb is Verb.REASSIGN:
-                outcome = await self.reassign(actor, state.incident_id, assignee, slack)
-            else:
-                raise UsageError(f"Cards cannot {verb}.")
+            async with self._attempt(slack_user_id, verb, state.incident_id):
+                actor = await self.identity.resolve(slack_user_id, slack)
+                if verb is Verb.ACK:
+                    outcome = await self.acknowledge(actor, state.incident_id)
+                elif verb is Verb.RESOLVE:
+                    outcome = await self.resolve(actor, state.incident_id, note)
+                elif verb is Verb.ESCALATE:
+                    outcome = await self.escalate(actor, state.incident_id, None, "", seen=state)
+                elif verb is Verb.REASSIGN:
+                    outcome = await self.reassign(actor, state.incident_id, assignee, slack)
+                else:
+                    raise UsageError(f"Cards cannot {verb}.")
         except IncidentNotFound:
             await self.cards.update_quietly(card, gone_card(state.incident_id))
             raise
