@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
@@ -86,6 +87,14 @@ def create_app(
         store=store,
     )
     slack_handler = AsyncSlackRequestHandler(bolt)
+    # With an app-level token Slack's traffic arrives over Socket Mode; /slack/events is
+    # then served only if a signing secret is set too (never unverified).
+    socket_mode = (
+        AsyncSocketModeHandler(bolt, settings.slack_app_token.get_secret_value())
+        if settings.slack_app_token
+        else None
+    )
+    serve_slack_http = bool(settings.slack_signing_secret.get_secret_value())
     webhook_secrets = [s.get_secret_value() for s in settings.webhook_secrets]
     ready = False
 
@@ -147,6 +156,8 @@ def create_app(
         nonlocal ready
         await store.open()
         await sync.catch_up(reconcile_seconds=settings.reconcile_interval_seconds)
+        if socket_mode is not None:
+            await socket_mode.connect_async()
         worker = asyncio.create_task(
             sync.run(
                 poll_seconds=settings.webhook_retry_seconds,
@@ -159,15 +170,18 @@ def create_app(
             yield
         finally:
             ready = False
+            if socket_mode is not None:
+                await socket_mode.close_async()
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
             await pagerduty.aclose()
             await store.close()
 
+    slack_routes = [Route("/slack/events", slack_events, methods=["POST"])]
     return Starlette(
         routes=[
-            Route("/slack/events", slack_events, methods=["POST"]),
+            *(slack_routes if serve_slack_http else []),
             Route("/pagerduty/webhooks", pagerduty_webhooks, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),

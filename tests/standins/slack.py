@@ -57,6 +57,7 @@ class SlackStandIn:
         self.responses: list[dict[str, Any]] = []
         self.users: dict[str, dict[str, Any]] = {}
         self.messages: dict[str, list[dict[str, Any]]] = {}
+        self.socket_url: str | None = None
         # auth.test's `x-oauth-scopes`; None: what the shared sample says (no users:read.email).
         self.granted_scopes: list[str] | None = None
         self._faults: list[_Fault] = []
@@ -243,6 +244,12 @@ class SlackStandIn:
 
     _views_update = _views_open
     _views_push = _views_open
+
+    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Socket Mode: where the bot should open its WebSocket (`socket_url`)."""
+        if self.socket_url is None:
+            return {"ok": False, "error": "invalid_auth"}
+        return {"ok": True, "url": self.socket_url}
 
 
 async def _arguments(request: Request) -> dict[str, Any]:
