@@ -28,6 +28,7 @@ from app.store import CardRef, Store, StoreUnavailable
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+RECONCILER = "reconciler"
 
 # What each event type says in the card's thread ("Bob Builder acknowledged").
 _SAID = {
@@ -163,9 +164,14 @@ class CardSync:
         except BotError as error:
             raise SlackDown(error.message) from None
 
+    async def release(self) -> None:
+        """At shutdown: let another replica (or this one restarted) reconcile at once."""
+        with contextlib.suppress(StoreUnavailable):
+            await self.store.release_lease(RECONCILER, self.holder)
+
     async def reconcile(self, *, lease: timedelta) -> int:
-        """Redraw every open incident's cards from PagerDuty; one replica at a time."""
-        if not await self.store.try_lease("reconciler", self.holder, lease):
+        """Redraw every open incident's cards from PagerDuty: one replica per `lease`."""
+        if not await self.store.try_lease(RECONCILER, self.holder, lease):
             return 0
         redrawn = 0
         for incident_id in await self.store.open_incidents_with_cards():

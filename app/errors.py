@@ -11,6 +11,7 @@ logged with its traceback, and the person hears only that something broke.
     ├── NotMapped               the Slack user has no verified PagerDuty user (app.identity)
     ├── NothingToDo             the incident is already in the asked-for state; no write
     ├── NeedsLevel              escalate cannot tell the current level; asks for one
+    ├── Busy                    another action on the incident holds it too long; try again
     └── PagerDutyError          PagerDuty refused or failed (app.pagerduty.errors)
         ├── IncidentNotFound        404
         ├── PagerDutyRejected       400 and other 4xx: PagerDuty's own reason is shown
@@ -54,6 +55,10 @@ class NothingToDo(BotError):
 
 class NeedsLevel(BotError):
     """The current escalation level is ambiguous; the person must name one."""
+
+
+class Busy(BotError):
+    """Another replica's action on the same incident did not finish in time."""
 
 
 class SlackUnavailable(BotError):

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -24,6 +24,7 @@ from app.cards import Cards, slack_error_reason
 from app.errors import (
     SLACK_FAILURES,
     BotError,
+    Busy,
     NeedsLevel,
     NothingToDo,
     NotMapped,
@@ -37,7 +38,7 @@ from app.mrkdwn import escape, link
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.errors import IncidentNotFound, PagerDutyError
 from app.pagerduty.models import Incident, OnCall, User
-from app.store import AuditEntry, CardRef, StoreUnavailable
+from app.store import AuditEntry, CardRef, Store, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -46,6 +47,8 @@ _T = TypeVar("_T")
 # section (3,000 chars) with room for who/what, and far under PagerDuty's limits.
 MAX_TEXT_CHARS = 2000
 MAX_REFS_PER_ACK = 20
+# How long an action waits for another replica's action on the same incident.
+LOCK_WAIT = timedelta(seconds=30)
 
 
 class Verb(StrEnum):
@@ -293,18 +296,20 @@ class IncidentActions:
     per-incident lock: the second of two simultaneous clicks reads the first one's result."""
 
     def __init__(
-        self, pagerduty: PagerDutyClient, identity: IdentityResolver, cards: Cards
+        self, pagerduty: PagerDutyClient, identity: IdentityResolver, cards: Cards, store: Store
     ) -> None:
         self.pagerduty = pagerduty
         self.identity = identity
         self.cards = cards
+        self.store = store
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._ids_by_number: OrderedDict[str, str] = OrderedDict()
         self._last_actions: OrderedDict[str, LastAction] = OrderedDict()
 
     @asynccontextmanager
     async def fresh(self, ref: str) -> AsyncIterator[Incident]:
-        """The incident as PagerDuty has it now, while no other action of ours on it runs."""
+        """The incident as PagerDuty has it now, while no other action of ours on it runs:
+        an asyncio lock within this process, the store's lock across replicas."""
         incident_id = self._ids_by_number.get(ref, ref)
         if incident_id == ref and ref.isdigit():
             incident_id = (await self.pagerduty.get_incident(ref)).id
@@ -312,7 +317,7 @@ class IncidentActions:
         lock, users = self._locks.get(incident_id, (asyncio.Lock(), 0))
         self._locks[incident_id] = (lock, users + 1)
         try:
-            async with lock:
+            async with lock, self._across_replicas(incident_id):
                 yield await self.pagerduty.get_incident(incident_id)
         finally:
             lock, users = self._locks[incident_id]
@@ -320,6 +325,17 @@ class IncidentActions:
                 del self._locks[incident_id]
             else:
                 self._locks[incident_id] = (lock, users - 1)
+
+    @asynccontextmanager
+    async def _across_replicas(self, incident_id: str) -> AsyncIterator[None]:
+        try:
+            async with self.store.exclusive(f"incident:{incident_id}", LOCK_WAIT):
+                yield
+        except TimeoutError:
+            raise Busy(
+                "Someone else's action on this incident is taking long; nothing was "
+                "changed. Try again in a moment."
+            ) from None
 
     def _moved_on(self, incident: Incident, what: str) -> NothingToDo:
         """A refusal that says who moved the incident on, when it went through us."""
@@ -554,7 +570,7 @@ class IncidentActions:
         detail = type(error).__name__ if error else ""
         entry = AuditEntry(datetime.now(UTC), slack_user_id, str(verb), incident, outcome, detail)
         try:
-            await self.cards.store.record(entry)
+            await self.store.record(entry)
         except StoreUnavailable:
             # The action itself stands or fell on its own; losing its audit line is logged.
             logger.error("audit entry not stored", extra={"audit": str(entry)})
@@ -595,7 +611,7 @@ class IncidentActions:
     ) -> str | None:
         """The incident whose card starts this thread, from our index or else the parent
         message's metadata; None when the parent is not a card."""
-        known = await self.cards.store.incident_for_card(channel, thread_ts)
+        known = await self.store.incident_for_card(channel, thread_ts)
         if known is not None:
             return known
         try:
@@ -613,7 +629,7 @@ class IncidentActions:
         incident_id = payload.get("incident_id")
         if metadata.get("event_type") != CARD_METADATA_EVENT or not isinstance(incident_id, str):
             return None
-        await self.cards.store.save_card(incident_id, CardRef(channel, thread_ts))
+        await self.store.save_card(incident_id, CardRef(channel, thread_ts))
         return incident_id
 
     async def run_mention(
@@ -727,7 +743,7 @@ class IncidentActions:
     async def show(self, ref: str, channel_id: str) -> Reply:
         incident = await self.pagerduty.get_incident(ref)
         card = await self.card_for(incident)
-        existing = await self.cards.store.find_card(incident.id, channel_id)
+        existing = await self.store.find_card(incident.id, channel_id)
         if existing is not None:
             await self.cards.update(existing, card)
             return Reply(
@@ -740,7 +756,7 @@ class IncidentActions:
         """A command's change shows on the incident's cards too, with a line in each card's
         thread except `origin`'s, where the reply already says it. A card that cannot be
         updated must not hide that the change was made, so failures are only logged."""
-        refs = await self.cards.store.cards_for(outcome.incident.id)
+        refs = await self.store.cards_for(outcome.incident.id)
         if not refs:
             return
         card = await self.card_for(outcome.incident)

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import socket
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -71,13 +72,13 @@ def create_app(
         pagerduty, load_user_map(settings.user_map_file), settings.identity_cache_seconds
     )
     cards = Cards(slack_client, store)
-    incidents = IncidentActions(pagerduty, identity, cards)
+    incidents = IncidentActions(pagerduty, identity, cards, store)
     sync = CardSync(
         cards=cards,
         store=store,
         routes=load_channel_routes(settings.channel_routes_file),
         incidents=incidents,
-        holder=f"{socket.gethostname()}:{os.getpid()}",
+        holder=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
         lease=timedelta(seconds=settings.webhook_lease_seconds),
     )
     bolt = build_app(
@@ -175,6 +176,7 @@ def create_app(
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
+            await sync.release()
             await pagerduty.aclose()
             await store.close()
 

@@ -7,12 +7,15 @@
 import hashlib
 import hmac
 import json
+import os
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -25,10 +28,27 @@ from tests.standins.server import serve_on_loopback
 from tests.standins.signing import interactivity_body, signed_headers, slash_command_body
 from tests.standins.slack import SlackStandIn, seed_default_slack
 
+PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 SIGNING_SECRET = "test-signing-secret-5f2a9c"
 BOT_TOKEN = "xoxb-test-bot-token-7d1e"
 PAGERDUTY_TOKEN = "pd-test-token"
 WEBHOOK_SECRET = "pd-webhook-secret-91b3"
+
+
+@asynccontextmanager
+async def postgres_schema() -> AsyncIterator[str]:
+    """A DATABASE_URL on TEST_DATABASE_URL's server, in a schema of its own (dropped after),
+    selected with libpq's `options=-csearch_path=…`; skips where no server is configured."""
+    if not PG_URL:
+        pytest.skip("TEST_DATABASE_URL is not set (e.g. postgresql://postgres@127.0.0.1:5432/test)")
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(PG_URL)
+    try:
+        await admin.execute(f'CREATE SCHEMA "{schema}"')
+        yield f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await admin.close()
 
 
 @pytest.fixture

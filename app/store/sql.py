@@ -7,6 +7,7 @@ Times come from this process's clock, so replicas sharing a database need synced
 """
 
 import asyncio
+import hashlib
 import itertools
 import shlex
 from collections.abc import AsyncIterator, Iterator
@@ -118,8 +119,15 @@ class Store:
         async with self._opening:
             if self._engine is not None:
                 return
+            # Each action in flight holds one PostgreSQL connection for its incident's
+            # advisory lock (see `exclusive`), hence a pool sized for a storm of clicks.
+            pool = {"pool_size": 10, "max_overflow": 40} if self._postgres else {}
             engine = create_async_engine(
-                self._url, connect_args=self._connect_args, pool_pre_ping=True, hide_parameters=True
+                self._url,
+                connect_args=self._connect_args,
+                pool_pre_ping=True,
+                hide_parameters=True,
+                **pool,
             )
             if not self._postgres:
                 sa.event.listen(engine.sync_engine, "connect", _sqlite_busy_timeout)
@@ -335,3 +343,40 @@ class Store:
             where=sa.or_(leases.c.holder == holder, leases.c.expires_at <= now),
         )
         return await self._count(upsert) == 1
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        """Give `name` up early (at shutdown), if `holder` still holds it."""
+        await self._count(sa.delete(leases).where(leases.c.name == name, leases.c.holder == holder))
+
+    @asynccontextmanager
+    async def exclusive(self, name: str, wait: timedelta) -> AsyncIterator[None]:
+        """Mutual exclusion across replicas for `name` (an incident): a PostgreSQL advisory
+        lock, held on its own connection, so it dies with a crashed process instead of
+        blocking others until some lease expires. SQLite serves one process, whose own
+        asyncio locks already exclude; nothing to do there. Raises TimeoutError after
+        `wait`."""
+        if not self._postgres:
+            yield
+            return
+        if self._engine is None:
+            raise StoreUnavailable("the store is not open")
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        try_lock = sa.select(sa.func.pg_try_advisory_lock(key))
+        with _unavailable():
+            conn = await self._engine.connect()
+        try:
+            # The timeout outside: TimeoutError is an OSError, which `_unavailable` rewraps.
+            async with asyncio.timeout(wait.total_seconds()):
+                with _unavailable():
+                    while not (await conn.execute(try_lock)).scalar():
+                        await conn.commit()
+                        await asyncio.sleep(0.02)
+                    await conn.commit()
+            try:
+                yield
+            finally:
+                with _unavailable():
+                    await conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+                    await conn.commit()
+        finally:
+            await conn.close()

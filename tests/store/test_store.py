@@ -245,3 +245,52 @@ async def test_a_malformed_url_is_refused_without_repeating_it() -> None:
     assert "s3cret" not in str(raised.value)
     with pytest.raises(ValueError, match="unsupported"):
         Store("mysql://u:s3cret@host/db")
+
+
+async def test_exclusive_admits_one_holder_at_a_time_across_stores(database_url: str) -> None:
+    first, second = Store(database_url), Store(database_url)
+    await first.open()
+    await second.open()
+    inside: list[str] = []
+    overlaps = 0
+
+    async def hold(store: Store, who: str) -> None:
+        nonlocal overlaps
+        async with store.exclusive("incident:PT4KHLK", timedelta(seconds=10)):
+            overlaps += len(inside)
+            inside.append(who)
+            await asyncio.sleep(0.05)
+            inside.remove(who)
+
+    try:
+        if database_url.startswith("sqlite"):
+            # One process per SQLite file: the store adds nothing; the app's asyncio lock
+            # is what excludes there.
+            async with first.exclusive("x", timedelta(seconds=1)):
+                pass
+            return
+        await asyncio.gather(
+            *(hold(s, f"{s is first}-{n}") for n in range(5) for s in (first, second))
+        )
+        assert overlaps == 0
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_exclusive_gives_up_after_its_wait(database_url: str) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite's exclusive() is a no-op: one process per database file")
+    first, second = Store(database_url), Store(database_url)
+    await first.open()
+    await second.open()
+    try:
+        async with first.exclusive("incident:P1", timedelta(seconds=5)):
+            with pytest.raises(TimeoutError):
+                async with second.exclusive("incident:P1", timedelta(seconds=0.2)):
+                    pass
+        async with second.exclusive("incident:P1", timedelta(seconds=1)):
+            pass  # free again once the first let go
+    finally:
+        await first.close()
+        await second.close()
