@@ -20,6 +20,7 @@ from app.errors import BotError
 from app.incidents import IncidentActions
 from app.metrics import WEBHOOK_EVENTS
 from app.mrkdwn import escape
+from app.pagerduty.client import in_background
 from app.pagerduty.errors import IncidentNotFound, PagerDutyUnavailable
 from app.pagerduty.models import Incident
 from app.pagerduty.webhooks import WebhookEvent, WebhookRejected, parse_event
@@ -91,6 +92,10 @@ class CardSync:
                 next_reconcile = loop.time() + reconcile_seconds
 
     async def _step(self, reconcile_seconds: float, *, reconcile: bool) -> None:
+        with in_background():
+            await self._step_in_background(reconcile_seconds, reconcile=reconcile)
+
+    async def _step_in_background(self, reconcile_seconds: float, *, reconcile: bool) -> None:
         try:
             await self.process_inbox()
             if reconcile:

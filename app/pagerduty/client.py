@@ -1,5 +1,10 @@
 """The one PagerDuty REST client: one `httpx.AsyncClient` for the life of the process.
 
+Every request first waits for the rate budget (a leaky bucket under PagerDuty's 960
+requests/min per key), so a storm of clicks queues here instead of drawing 429s. Work
+nobody is waiting for (webhook processing, the reconciler) runs `in_background()` and
+also passes a smaller bucket, so it can never take the whole budget from a person's click.
+
 Retries (tenacity) cover what PagerDuty tells us to retry: 408, 429 (waiting for
 `ratelimit-reset`), 5xx, timeouts and dropped connections; bounded in attempts and in
 each wait. A request that may already have reached PagerDuty is never sent again when
@@ -8,9 +13,13 @@ sending it twice would act twice (a note POST); that caller hears "may have land
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import httpx
+from aiolimiter import AsyncLimiter
 from pydantic import SecretStr
 from tenacity import (
     AsyncRetrying,
@@ -34,6 +43,19 @@ from app.pagerduty.models import EscalationPolicy, Incident, Note, OnCall, User
 logger = logging.getLogger(__name__)
 
 _RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
+_BACKGROUND: ContextVar[bool] = ContextVar("pagerduty_background", default=False)
+
+
+@contextmanager
+def in_background() -> Iterator[None]:
+    """PagerDuty calls made inside are background work (see the module docstring)."""
+    token = _BACKGROUND.set(True)
+    try:
+        yield
+    finally:
+        _BACKGROUND.reset(token)
+
+
 # Errors raised before the request could have left this process.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _MAX_USER_PAGES = 5
@@ -75,6 +97,8 @@ class PagerDutyClient:
         attempts: int = 4,
         backoff_seconds: float = 0.5,
         max_wait_seconds: float = 20.0,
+        requests_per_second: float = 15.0,  # 900/min: PagerDuty allows 960/min per key
+        background_share: float = 1 / 3,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._http = httpx.AsyncClient(
@@ -87,6 +111,8 @@ class PagerDutyClient:
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
             transport=transport,
         )
+        self._budget = AsyncLimiter(requests_per_second, 1)
+        self._background_budget = AsyncLimiter(requests_per_second * background_share, 1)
         self._attempts = attempts
         self._max_wait = max_wait_seconds
         self._backoff = wait_exponential_jitter(
@@ -230,6 +256,9 @@ class PagerDutyClient:
         headers: dict[str, str] | None,
         not_found: BotError | None,
     ) -> dict[str, Any]:
+        if _BACKGROUND.get():
+            await self._background_budget.acquire()
+        await self._budget.acquire()
         started = time.perf_counter()
         try:
             response = await self._http.request(

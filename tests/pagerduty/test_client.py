@@ -1,13 +1,14 @@
 """The PagerDuty client against the stand-in: what it retries, how often, and what a
 person is told when it gives up."""
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
 import pytest
 from pydantic import SecretStr
 
-from app.pagerduty.client import PagerDutyClient
+from app.pagerduty.client import PagerDutyClient, in_background
 from app.pagerduty.errors import (
     IncidentNotFound,
     PagerDutyMisconfigured,
@@ -205,3 +206,43 @@ async def test_the_key_never_appears_in_an_error(
         await client.get_incident("PT4KHLK")
     assert PAGERDUTY_TOKEN not in str(error.value)
     assert PAGERDUTY_TOKEN not in error.value.detail
+
+
+async def test_a_storm_of_requests_queues_under_the_rate_budget(
+    pagerduty: PagerDutyStandIn,
+) -> None:
+    client = PagerDutyClient(
+        pagerduty.url,  # type: ignore[attr-defined]
+        SecretStr(PAGERDUTY_TOKEN),
+        requests_per_second=20,
+    )
+    started = time.monotonic()
+    await asyncio.gather(*(client.get_incident("PT4KHLK") for _ in range(60)))
+    # A lower bound only: 60 requests at 20/s cannot all be sent in under 2 s, and none
+    # was refused, because none went over PagerDuty's limit.
+    assert time.monotonic() - started >= 1.9
+    assert all(r.status == 200 for r in pagerduty.requests)
+    await client.aclose()
+
+
+async def test_background_work_cannot_take_the_whole_budget_from_a_person(
+    pagerduty: PagerDutyStandIn,
+) -> None:
+    client = PagerDutyClient(
+        pagerduty.url,  # type: ignore[attr-defined]
+        SecretStr(PAGERDUTY_TOKEN),
+        requests_per_second=30,
+        background_share=0.1,  # 3/s for background work
+    )
+
+    async def background_read() -> None:
+        with in_background():
+            await client.get_incident("PT4KHLK")
+
+    backlog = [asyncio.create_task(background_read()) for _ in range(20)]
+    await asyncio.sleep(0.1)
+    await client.get_incident("123")  # a person's click, behind 20 queued background reads
+    order = [r.path for r in pagerduty.requests]
+    assert order.index("/incidents/123") < 8  # it overtook most of the background queue
+    await asyncio.gather(*backlog)
+    await client.aclose()
