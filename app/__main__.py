@@ -40,7 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"incident-bot cannot start: {error}", file=sys.stderr)
         return 2
-    uvicorn.run(web_app, host=settings.host, port=settings.port, log_config=None)
+    uvicorn.run(
+        web_app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        # Open requests get this long after SIGTERM; the actions they started then get
+        # SHUTDOWN_GRACE_SECONDS more (see app.web's lifespan).
+        timeout_graceful_shutdown=10,
+    )
     return 0
 
 

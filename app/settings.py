@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     # A webhook event taken by a process that then died waits this long before another
     # process takes it; longer than any PagerDuty round trip with its retries.
     webhook_lease_seconds: float = Field(default=120, gt=0)
+    # On SIGTERM: how long actions already started may take to finish and report.
+    shutdown_grace_seconds: float = Field(default=20, ge=0)
 
     @field_validator("slack_bot_token")
     @classmethod

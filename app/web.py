@@ -27,6 +27,7 @@ from app.cards import Cards
 from app.channel_routes import load_channel_routes
 from app.identity import IdentityResolver, load_user_map
 from app.incidents import IncidentActions
+from app.listeners.errors import drain
 from app.logs import RequestLog
 from app.metrics import DEDUPE_HITS, WEBHOOK_EVENTS
 from app.pagerduty.client import PagerDutyClient
@@ -170,9 +171,12 @@ def create_app(
         try:
             yield
         finally:
+            # Requests have stopped (uvicorn closed the listener); let the actions they
+            # started finish and tell their people, then stop the rest.
             ready = False
             if socket_mode is not None:
                 await socket_mode.close_async()
+            await drain(settings.shutdown_grace_seconds)
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker

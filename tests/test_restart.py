@@ -66,12 +66,13 @@ async def bot_process(env: dict[str, str]) -> AsyncIterator[tuple[asyncio.subpro
             await asyncio.wait_for(process.wait(), timeout=15)
 
 
-async def test_an_event_accepted_just_before_a_kill_is_processed_after_restart(
-    pagerduty: PagerDutyStandIn, slack: SlackStandIn, tmp_path: Path
-) -> None:
+def bot_process_env(
+    slack: SlackStandIn, pagerduty: PagerDutyStandIn, tmp_path: Path
+) -> dict[str, str]:
+    """`python -m app` configured for the stand-ins, with its own store and routes."""
     routes = tmp_path / "routes.yml"
     routes.write_text("default: C0INCIDENTS\n")
-    env = {
+    return {
         **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PAGERDUTY_"))},
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
@@ -86,6 +87,12 @@ async def test_an_event_accepted_just_before_a_kill_is_processed_after_restart(
         "WEBHOOK_RETRY_SECONDS": "0.2",
         "WEBHOOK_LEASE_SECONDS": "1",
     }
+
+
+async def test_an_event_accepted_just_before_a_kill_is_processed_after_restart(
+    pagerduty: PagerDutyStandIn, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    env = bot_process_env(slack, pagerduty, tmp_path)
     body = webhook("incident.triggered")
     signature = "v1=" + hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
     headers = {"content-type": "application/json", "x-pagerduty-signature": signature}

@@ -2,10 +2,13 @@
 
 Listeners ack first and then work inside `reporting_errors`. (Bolt's own `app.error`
 hook cannot be used for work done after `ack()`: when a listener fails within Bolt's
-10 ms ack poll, Bolt replaces the ack with nothing and Slack sees a 404.)
+10 ms ack poll, Bolt replaces the ack with nothing and Slack sees a 404.) The same
+wrapper registers the work as in flight, so a shutdown can let it finish (`drain`).
 """
 
+import asyncio
 import logging
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,14 +26,37 @@ SOMETHING_BROKE = (
 )
 
 
+# Bolt runs each listener after ack() in a task of its own; these are the ones working.
+_IN_FLIGHT: "weakref.WeakSet[asyncio.Task[Any]]" = weakref.WeakSet()
+
+
 @asynccontextmanager
 async def reporting_errors(
     body: dict[str, Any], respond: AsyncRespond | None, client: AsyncWebClient
 ) -> AsyncIterator[None]:
+    task = asyncio.current_task()
+    if task is not None:
+        _IN_FLIGHT.add(task)
     try:
         yield
-    except Exception as error:
+    except Exception as error:  # the one handler: BotErrors are told, the rest logged too
         await tell_about_error(error, body, respond, client)
+    finally:
+        if task is not None:
+            _IN_FLIGHT.discard(task)
+
+
+async def drain(grace_seconds: float) -> int:
+    """Wait up to `grace_seconds` for the actions in flight (each tells its person how it
+    went); returns how many were still running when the grace period ended."""
+    pending = {task for task in _IN_FLIGHT if not task.done()}
+    if not pending:
+        return 0
+    logger.info("waiting for %d action(s) in flight", len(pending))
+    _, still_running = await asyncio.wait(pending, timeout=grace_seconds)
+    if still_running:
+        logger.warning("%d action(s) did not finish before shutdown", len(still_running))
+    return len(still_running)
 
 
 async def tell_about_error(
