@@ -30,6 +30,7 @@ REQUIRED_SCOPES: frozenset[str] = frozenset(
         "app_mentions:read",  # "@incident-bot escalate" in a card's thread
         "channels:history",  # conversations.replies: a thread's parent card, public channels
         "groups:history",  # the same in private channels
+        "usergroups:read",  # usergroups.users.list: POLICY_FILE's group rules
     }
 )
 """The Slack bot scopes the bot needs, no more; manifest.yml declares exactly these."""

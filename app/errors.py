@@ -9,6 +9,7 @@ logged with its traceback, and the person hears only that something broke.
     BotError
     ├── UsageError              the command was malformed; nothing was sent to PagerDuty
     ├── NotMapped               the Slack user has no verified PagerDuty user (app.identity)
+    ├── NotAllowed              POLICY_FILE forbids it here or to this person (app.policy)
     ├── NothingToDo             the incident is already in the asked-for state; no write
     ├── NeedsLevel              escalate cannot tell the current level; asks for one
     ├── Busy                    another action on the incident holds it too long; try again
@@ -42,6 +43,14 @@ class UsageError(BotError):
 
 class NotMapped(BotError):
     """A Slack user without a verified PagerDuty user."""
+
+
+class NotAllowed(BotError):
+    """The authorization policy refuses; `rule` is the rule's number (0: the channels)."""
+
+    def __init__(self, message: str, rule: int) -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 class NothingToDo(BotError):

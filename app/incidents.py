@@ -26,6 +26,7 @@ from app.errors import (
     BotError,
     Busy,
     NeedsLevel,
+    NotAllowed,
     NothingToDo,
     NotMapped,
     SlackUnavailable,
@@ -38,6 +39,7 @@ from app.mrkdwn import escape, link
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.errors import IncidentNotFound, PagerDutyError
 from app.pagerduty.models import Incident, OnCall, User
+from app.policy import GroupDirectory, Policy
 from app.store import AuditEntry, CardRef, Store, StoreUnavailable
 
 logger = logging.getLogger(__name__)
@@ -296,12 +298,20 @@ class IncidentActions:
     per-incident lock: the second of two simultaneous clicks reads the first one's result."""
 
     def __init__(
-        self, pagerduty: PagerDutyClient, identity: IdentityResolver, cards: Cards, store: Store
+        self,
+        pagerduty: PagerDutyClient,
+        identity: IdentityResolver,
+        cards: Cards,
+        store: Store,
+        policy: Policy,
+        groups: GroupDirectory,
     ) -> None:
         self.pagerduty = pagerduty
         self.identity = identity
         self.cards = cards
         self.store = store
+        self.policy = policy
+        self.groups = groups
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._ids_by_number: OrderedDict[str, str] = OrderedDict()
         self._last_actions: OrderedDict[str, LastAction] = OrderedDict()
@@ -343,10 +353,20 @@ class IncidentActions:
         since = f" (<@{last.slack_user_id}> {last.did}{_ago(last.at)})" if last is not None else ""
         return NothingToDo(f"{what}{since}; nothing was changed.", incident=incident)
 
+    async def _authorize(self, actor: VerifiedUser, verb: Verb, incident: Incident) -> None:
+        await self.policy.check(
+            verb=str(verb),
+            urgency=incident.urgency,
+            number=incident.incident_number,
+            slack_user_id=actor.slack_user_id,
+            groups=self.groups,
+        )
+
     # --- the actions -------------------------------------------------------------------
 
     async def acknowledge(self, actor: VerifiedUser, ref: str) -> Outcome:
         async with self.fresh(ref) as incident:
+            await self._authorize(actor, Verb.ACK, incident)
             if incident.status == "resolved":
                 raise NothingToDo(
                     f"{_already(incident, 'resolved')}; acknowledging it would re-open it, "
@@ -365,6 +385,7 @@ class IncidentActions:
 
     async def resolve(self, actor: VerifiedUser, ref: str, resolution: str) -> Outcome:
         async with self.fresh(ref) as incident:
+            await self._authorize(actor, Verb.RESOLVE, incident)
             if incident.status == "resolved":
                 raise NothingToDo(
                     f"{_already(incident, 'resolved')}; nothing was changed.", incident=incident
@@ -398,6 +419,7 @@ class IncidentActions:
         seen: CardState | None = None,
     ) -> Outcome:
         async with self.fresh(ref) as incident:
+            await self._authorize(actor, Verb.ESCALATE, incident)
             number = incident.incident_number
             if incident.status == "resolved":
                 raise NothingToDo(
@@ -445,6 +467,7 @@ class IncidentActions:
         """`target` is a mention (`<@U…>`), a Slack user id or an email."""
         assignee = await self._target_user(target, slack)
         async with self.fresh(ref) as incident:
+            await self._authorize(actor, Verb.REASSIGN, incident)
             if incident.status == "resolved":
                 raise NothingToDo(
                     f"{_already(incident, 'resolved')}; nothing was changed.", incident=incident
@@ -464,6 +487,7 @@ class IncidentActions:
 
     async def add_note(self, actor: VerifiedUser, ref: str, text: str) -> Outcome:
         async with self.fresh(ref) as incident:
+            await self._authorize(actor, Verb.NOTE, incident)
             await self.pagerduty.add_note(incident.id, actor.email, text)
         return self._done(Outcome(actor, incident, "added a note to", note=text))
 
@@ -514,6 +538,8 @@ class IncidentActions:
         command = parse_command(text)
         if command.verb is Verb.HELP:
             return Reply(private=[USAGE])
+        if command.verb is not Verb.WHOAMI:
+            self.policy.check_channel(channel_id)
         if command.verb is Verb.SHOW:
             return await self.show(command.refs[0], channel_id)
         if command.verb is Verb.WHOAMI:
@@ -568,6 +594,8 @@ class IncidentActions:
         if isinstance(error, NotMapped):
             UNMAPPED_REFUSALS.inc()
         detail = type(error).__name__ if error else ""
+        if isinstance(error, NotAllowed):
+            detail += f" (rule {error.rule})" if error.rule else " (channels)"
         entry = AuditEntry(datetime.now(UTC), slack_user_id, str(verb), incident, outcome, detail)
         try:
             await self.store.record(entry)
@@ -677,6 +705,7 @@ class IncidentActions:
                 "incident to add it to. Use `/incident note <ref> <text>` instead."
             )
         async with self._attempt(slack_user_id, Verb.NOTE, incident_id):
+            self.policy.check_channel(channel)
             actor = await self.identity.resolve(slack_user_id, slack)
             text = str(message.get("text") or "").strip()
             if not text:
@@ -707,6 +736,7 @@ class IncidentActions:
         self,
         *,
         slack_user_id: str,
+        channel: str,
         incident_id: str,
         level: int | None,
         note: str,
@@ -714,6 +744,7 @@ class IncidentActions:
     ) -> list[str]:
         """The escalate shortcut's modal: the card and its thread say what happened."""
         async with self._attempt(slack_user_id, Verb.ESCALATE, incident_id):
+            self.policy.check_channel(channel)
             actor = await self.identity.resolve(slack_user_id, slack)
             outcome = await self.escalate(actor, incident_id, level, note)
         await self._refresh_cards(outcome)
@@ -781,6 +812,7 @@ class IncidentActions:
         only the clicker needs to hear."""
         try:
             async with self._attempt(slack_user_id, verb, state.incident_id):
+                self.policy.check_channel(card.channel)
                 actor = await self.identity.resolve(slack_user_id, slack)
                 if verb is Verb.ACK:
                     outcome = await self.acknowledge(actor, state.incident_id)

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     pagerduty_webhook_secrets: SecretStr = SecretStr("")
     user_map_file: Path | None = None
     channel_routes_file: Path | None = None
+    policy_file: Path | None = None
     database_url: str = "sqlite:///./incident-bot.db"
     host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on all interfaces
     port: int = Field(default=3000, ge=1, le=65535)
@@ -88,7 +89,7 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("user_map_file", "channel_routes_file")
+    @field_validator("user_map_file", "channel_routes_file", "policy_file")
     @classmethod
     def _readable(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():

@@ -32,6 +32,7 @@ from app.logs import RequestLog
 from app.metrics import DEDUPE_HITS, WEBHOOK_EVENTS
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.webhooks import WebhookRejected, parse_event, signature_is_valid
+from app.policy import GroupDirectory, load_policy
 from app.settings import Settings
 from app.store import Store, StoreUnavailable
 
@@ -73,7 +74,14 @@ def create_app(
         pagerduty, load_user_map(settings.user_map_file), settings.identity_cache_seconds
     )
     cards = Cards(slack_client, store)
-    incidents = IncidentActions(pagerduty, identity, cards, store)
+    incidents = IncidentActions(
+        pagerduty,
+        identity,
+        cards,
+        store,
+        load_policy(settings.policy_file),
+        GroupDirectory(slack_client),
+    )
     sync = CardSync(
         cards=cards,
         store=store,

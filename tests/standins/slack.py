@@ -58,6 +58,7 @@ class SlackStandIn:
         self.users: dict[str, dict[str, Any]] = {}
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self.socket_url: str | None = None
+        self.groups: dict[str, list[str]] = {}  # user group id -> member user ids
         # auth.test's `x-oauth-scopes`; None: what the shared sample says (no users:read.email).
         self.granted_scopes: list[str] | None = None
         self._faults: list[_Fault] = []
@@ -244,6 +245,12 @@ class SlackStandIn:
 
     _views_update = _views_open
     _views_push = _views_open
+
+    def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        members = self.groups.get(str(args.get("usergroup")))
+        if members is None:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": members}
 
     def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
         """Socket Mode: where the bot should open its WebSocket (`socket_url`)."""

@@ -47,6 +47,7 @@ async def handle_escalate_submission(
     async with reporting_errors(errors_go_to, None, client):
         private = await incidents.escalate_from_thread(
             slack_user_id=user,
+            channel=channel,
             incident_id=incident_id,
             level=int(level_text) if level_text else None,
             note=note,

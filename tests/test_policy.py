@@ -1,0 +1,149 @@
+"""POLICY_FILE: where the bot acts and who may use each verb; refusals are ephemeral, name
+the rule, write nothing and are audited."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from app.ids import ActionId
+from app.policy import load_policy
+from app.settings import ConfigError, Settings
+from app.store import Store
+from tests.conftest import Bot, posted_card, running_bot
+from tests.standins.pagerduty import PagerDutyStandIn
+from tests.standins.slack import SlackStandIn
+
+POLICY = """\
+channels: [C0INCIDENTS]
+rules:
+  - verbs: [resolve]
+    urgency: high
+    allow:
+      groups: [S0SRE]
+  - verbs: [reassign]
+    allow:
+      users: [U0CAROL03]
+"""
+
+
+@pytest.fixture
+async def policed(settings: Settings, slack: SlackStandIn, tmp_path: Path) -> AsyncIterator[Bot]:
+    policy = tmp_path / "policy.yml"
+    policy.write_text(POLICY)
+    slack.groups["S0SRE"] = ["U0BOB0002"]
+    async with running_bot(settings.model_copy(update={"policy_file": policy}), slack) as bot:
+        yield bot
+
+
+async def refused(bot: Bot, text: str, user: str = "U0ALICE01") -> str:
+    [reply] = await bot.reply_to(text, user=user)
+    assert reply["response_type"] == "ephemeral"
+    return str(reply["text"])
+
+
+async def test_anyone_mapped_may_acknowledge(policed: Bot, pagerduty: PagerDutyStandIn) -> None:
+    await policed.reply_to("ack 123")
+    assert len(pagerduty.writes) == 1
+
+
+async def test_only_the_group_may_resolve_a_high_urgency_incident(
+    policed: Bot, pagerduty: PagerDutyStandIn
+) -> None:
+    text = await refused(policed, "resolve 123")
+    assert "Policy rule 1 lets only user group S0SRE resolve high-urgency incidents" in text
+    assert pagerduty.writes == []
+
+    await policed.reply_to("resolve 123", user="U0BOB0002")  # Bob is in S0SRE
+    assert [w.json["incident"]["status"] for w in pagerduty.writes] == ["resolved"]
+
+
+async def test_a_low_urgency_incident_is_not_covered_by_the_high_urgency_rule(
+    policed: Bot, pagerduty: PagerDutyStandIn
+) -> None:
+    pagerduty.add_incident(
+        300,
+        id="PLOW300",
+        title="disk 80%",
+        service_id="PSVC001",
+        policy_id="PEPOL01",
+        urgency="low",
+    )
+    await policed.reply_to("resolve 300")
+    assert len(pagerduty.writes) == 1
+
+
+async def test_a_rule_naming_users_refuses_everyone_else(
+    policed: Bot, pagerduty: PagerDutyStandIn
+) -> None:
+    text = await refused(policed, "reassign 123 <@U0BOB0002|bob>")
+    assert "Policy rule 2" in text
+    assert pagerduty.writes == []
+
+
+async def test_outside_the_policys_channels_the_bot_does_nothing(
+    policed: Bot, pagerduty: PagerDutyStandIn, slack: SlackStandIn
+) -> None:
+    from tests.conftest import SIGNING_SECRET
+    from tests.standins.signing import signed_headers, slash_command_body
+
+    body = slash_command_body("ack 123", channel_id="C0RANDOM", response_url=policed.response_url)
+    headers = signed_headers(SIGNING_SECRET, body, "application/x-www-form-urlencoded")
+    await policed.http.post("/slack/events", content=body, headers=headers)
+
+    await slack.wait_for(lambda s: len(s.responses) == 1)
+    assert "only in <#C0INCIDENTS>" in slack.responses[0]["text"]
+    assert pagerduty.requests == []
+
+
+async def test_a_card_click_is_held_to_the_same_rules(
+    policed: Bot, pagerduty: PagerDutyStandIn, slack: SlackStandIn
+) -> None:
+    await policed.command("show 123")
+    await slack.wait_for(lambda s: len(s.calls_to("chat.postMessage")) == 1)
+    await policed.click(posted_card(slack), ActionId.ESCALATE, user="U0ALICE01")
+    await slack.wait_for(lambda s: len(s.calls_to("chat.update")) == 1)
+    assert len(pagerduty.writes) == 1  # escalate has no rule: anyone mapped may
+
+
+async def test_refusals_are_audited_with_the_rule(policed: Bot, settings: Settings) -> None:
+    await refused(policed, "resolve 123")
+    store = Store(settings.database_url)
+    await store.open()
+    [entry] = await store.audit()
+    await store.close()
+    assert (entry.verb, entry.outcome, entry.detail) == (
+        "resolve",
+        "refused",
+        "NotAllowed (rule 1)",
+    )
+
+
+async def test_when_group_membership_cannot_be_read_the_rule_refuses(
+    policed: Bot, pagerduty: PagerDutyStandIn, slack: SlackStandIn
+) -> None:
+    slack.fail_next("usergroups.users.list", error="missing_scope")
+    text = await refused(policed, "resolve 123", user="U0BOB0002")
+    assert "Policy rule 1" in text
+    assert pagerduty.writes == []
+
+
+@pytest.mark.parametrize(
+    ("document", "problem"),
+    [
+        ("channels: general\n", "'channels' must be a list of Slack channel ids"),
+        ("rules:\n  - verbs: [explode]\n    allow: {users: [U1]}\n", "'verbs' must list"),
+        ("rules:\n  - verbs: [ack]\n    urgency: medium\n    allow: {users: [U1]}\n", "'urgency'"),
+        ("rules:\n  - verbs: [ack]\n", "'allow' must name"),
+        ("rules:\n  - verbs: [ack]\n    allow: {groups: [sre]}\n", "'allow' must name"),
+        ("- just a list\n", "must be a mapping"),
+    ],
+)
+def test_a_malformed_policy_is_refused_at_start(
+    tmp_path: Path, document: str, problem: str
+) -> None:
+    path = tmp_path / "policy.yml"
+    path.write_text(document)
+    with pytest.raises(ConfigError) as error:
+        load_policy(path)
+    assert any(problem in p for p in error.value.problems)
