@@ -65,6 +65,9 @@ def build_app(
         context: AsyncBoltContext, next: Callable[[], Awaitable[None]]
     ) -> None:
         context["incidents"] = incidents
+        # Bolt builds a plain client per request (for per-request tokens, which we never
+        # swap); every Slack call goes through our one metered client instead.
+        context["client"] = client
         await next()
 
     @app.middleware
