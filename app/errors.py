@@ -13,6 +13,7 @@ logged with its traceback, and the person hears only that something broke.
     ├── NothingToDo             the incident is already in the asked-for state; no write
     ├── NeedsLevel              escalate cannot tell the current level; asks for one
     ├── Busy                    another action on the incident holds it too long; try again
+    ├── StoppedByShutdown       the process stopped before the action finished
     └── PagerDutyError          PagerDuty refused or failed (app.pagerduty.errors)
         ├── IncidentNotFound        404
         ├── PagerDutyRejected       400 and other 4xx: PagerDuty's own reason is shown
@@ -68,6 +69,10 @@ class NeedsLevel(BotError):
 
 class Busy(BotError):
     """Another replica's action on the same incident did not finish in time."""
+
+
+class StoppedByShutdown(BotError):
+    """An action cut short because the process is stopping (after its grace period)."""
 
 
 class SlackUnavailable(BotError):

@@ -21,6 +21,7 @@ from app.mrkdwn import escape
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.models import User
 from app.settings import ConfigError
+from app.single_flight import SingleFlight
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class IdentityResolver:
         self._user_map = dict(user_map)
         # Only successes are cached: someone who just got mapped works at once.
         self._cache: TTLCache[str, VerifiedUser] = TTLCache(maxsize=10_000, ttl=ttl_seconds)
+        self._lookups: SingleFlight[tuple[str, str], VerifiedUser] = SingleFlight()
 
     async def resolve(
         self, slack_user_id: str, slack: AsyncWebClient, *, who: str = "You"
@@ -80,6 +82,11 @@ class IdentityResolver:
         cached = self._cache.get(slack_user_id)
         if cached is not None:
             return cached
+        return await self._lookups.run(
+            (slack_user_id, who), lambda: self._verify(slack_user_id, slack, who)
+        )
+
+    async def _verify(self, slack_user_id: str, slack: AsyncWebClient, who: str) -> VerifiedUser:
         source: Literal["user map", "Slack profile"]
         if slack_user_id in self._user_map:
             email, source = self._user_map[slack_user_id], "user map"

@@ -40,6 +40,7 @@ from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.errors import IncidentNotFound, PagerDutyError
 from app.pagerduty.models import Incident, OnCall, User
 from app.policy import GroupDirectory, Policy
+from app.single_flight import SingleFlight
 from app.store import AuditEntry, CardRef, Store, StoreUnavailable
 
 logger = logging.getLogger(__name__)
@@ -314,16 +315,14 @@ class IncidentActions:
         self.groups = groups
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._ids_by_number: OrderedDict[str, str] = OrderedDict()
+        self._id_lookups: SingleFlight[str, str] = SingleFlight()
         self._last_actions: OrderedDict[str, LastAction] = OrderedDict()
 
     @asynccontextmanager
     async def fresh(self, ref: str) -> AsyncIterator[Incident]:
         """The incident as PagerDuty has it now, while no other action of ours on it runs:
         an asyncio lock within this process, the store's lock across replicas."""
-        incident_id = self._ids_by_number.get(ref, ref)
-        if incident_id == ref and ref.isdigit():
-            incident_id = (await self.pagerduty.get_incident(ref)).id
-            _remember(self._ids_by_number, ref, incident_id)
+        incident_id = await self._incident_id(ref)
         lock, users = self._locks.get(incident_id, (asyncio.Lock(), 0))
         self._locks[incident_id] = (lock, users + 1)
         try:
@@ -335,6 +334,20 @@ class IncidentActions:
                 del self._locks[incident_id]
             else:
                 self._locks[incident_id] = (lock, users - 1)
+
+    async def _incident_id(self, ref: str) -> str:
+        """Writes need the id; an incident's number never changes, so remember it."""
+        if not ref.isdigit():
+            return ref
+        known = self._ids_by_number.get(ref)
+        if known is None:
+            known = await self._id_lookups.run(ref, lambda: self._look_up_id(ref))
+        return known
+
+    async def _look_up_id(self, ref: str) -> str:
+        incident_id = (await self.pagerduty.get_incident(ref)).id
+        _remember(self._ids_by_number, ref, incident_id)
+        return incident_id
 
     @asynccontextmanager
     async def _across_replicas(self, incident_id: str) -> AsyncIterator[None]:
@@ -486,9 +499,11 @@ class IncidentActions:
         return self._done(Outcome(actor, incident, "reassigned", f" to {escape(assignee.name)}"))
 
     async def add_note(self, actor: VerifiedUser, ref: str, text: str) -> Outcome:
-        async with self.fresh(ref) as incident:
-            await self._authorize(actor, Verb.NOTE, incident)
-            await self.pagerduty.add_note(incident.id, actor.email, text)
+        # A note changes no state and checks none, so it skips the incident's lock: in a
+        # storm, notes must not queue behind each other's PagerDuty round trips.
+        incident = await self.pagerduty.get_incident(await self._incident_id(ref))
+        await self._authorize(actor, Verb.NOTE, incident)
+        await self.pagerduty.add_note(incident.id, actor.email, text)
         return self._done(Outcome(actor, incident, "added a note to", note=text))
 
     def _done(self, outcome: Outcome) -> Outcome:

@@ -416,3 +416,19 @@ async def test_a_forged_signature_is_rejected_and_nothing_happens(
     await asyncio.sleep(0.1)
     assert pagerduty.requests == []
     assert slack.responses == []
+
+
+async def test_a_storm_from_one_person_looks_them_and_the_incident_up_once(
+    bot: Bot, pagerduty: PagerDutyStandIn, slack: SlackStandIn
+) -> None:
+    pagerduty.latency = 0.1  # the lookups overlap
+    responses = await asyncio.gather(*(bot.command(f"note 123 storm {n}") for n in range(20)))
+
+    assert {r.status_code for r in responses} == {200}
+    await slack.wait_for(lambda s: len(s.responses) == 20)
+    assert len(slack.calls_to("users.info")) == 1
+    assert len(pagerduty.requests_to("GET", "/users")) == 1
+    assert len(pagerduty.requests_to("GET", "/incidents/123")) == 1  # number -> id, once
+    assert sorted(n["content"] for n in pagerduty.notes[INCIDENT_123]) == sorted(
+        f"storm {n}" for n in range(20)
+    )

@@ -47,3 +47,16 @@ async def test_sigterm_lets_the_process_finish_what_it_acknowledged(
     [note] = pagerduty.writes
     assert note.json == {"note": {"content": "handing over"}}
     assert "added a note" in slack.responses[-1]["text"]
+
+
+async def test_an_action_still_running_after_the_grace_period_is_stopped_and_says_so(
+    settings: Settings, slack: SlackStandIn, pagerduty: PagerDutyStandIn
+) -> None:
+    hurried = settings.model_copy(update={"shutdown_grace_seconds": 0.2})
+    async with running_bot(hurried, slack, timeout=10) as bot:
+        pagerduty.latency = 5.0
+        response = await bot.command("resolve 123 done")
+        assert response.status_code == 200
+
+    assert pagerduty.writes == []
+    assert "stopped before it finished" in slack.responses[-1]["text"]

@@ -16,9 +16,15 @@ from typing import Any
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from app.errors import SLACK_FAILURES, BotError
+from app.errors import SLACK_FAILURES, BotError, StoppedByShutdown
 
 logger = logging.getLogger(__name__)
+
+STOPPED = (
+    "incident-bot was restarting and stopped before it finished this. Check the incident "
+    "in PagerDuty before trying again."
+)
+
 
 SOMETHING_BROKE = (
     "Something went wrong inside incident-bot, so it stopped there. The error is in its "
@@ -41,6 +47,9 @@ async def reporting_errors(
         yield
     except Exception as error:  # the one handler: BotErrors are told, the rest logged too
         await tell_about_error(error, body, respond, client)
+    except asyncio.CancelledError:  # shutdown outlasted its grace period (see drain)
+        await tell_about_error(StoppedByShutdown(STOPPED), body, respond, client)
+        raise
     finally:
         if task is not None:
             _IN_FLIGHT.discard(task)
@@ -56,6 +65,9 @@ async def drain(grace_seconds: float) -> int:
     _, still_running = await asyncio.wait(pending, timeout=grace_seconds)
     if still_running:
         logger.warning("%d action(s) did not finish before shutdown", len(still_running))
+        for task in still_running:
+            task.cancel()  # each tells its person it was stopped (reporting_errors)
+        await asyncio.wait(still_running, timeout=5)
     return len(still_running)
 
 
