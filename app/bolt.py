@@ -8,7 +8,6 @@ from typing import Any
 
 from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
-from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
@@ -16,7 +15,6 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from app import listeners
 from app.incidents import IncidentActions
-from app.listeners.errors import tell_about_error
 from app.metrics import DEDUPE_HITS, SLACK_CALLS
 from app.store import Store
 
@@ -88,8 +86,8 @@ def build_app(
     return app
 
 
-async def handle_error(
-    error: Exception, body: dict[str, Any], respond: AsyncRespond | None, client: AsyncWebClient
-) -> None:
-    """Failures before a listener took over (middleware, Bolt itself)."""
-    await tell_about_error(error, body, respond, client)
+async def handle_error(error: Exception) -> None:
+    """Failures before a listener took over (Bolt itself, our middleware, e.g. the store
+    down while deduping an event): Bolt answers 500, so Slack retries. Nothing is posted:
+    such a body is not known to be worth answering."""
+    logger.error("request failed before any listener ran", exc_info=error)

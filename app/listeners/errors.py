@@ -16,7 +16,9 @@ from typing import Any
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from app.cards import slack_error_reason
 from app.errors import SLACK_FAILURES, BotError, StoppedByShutdown
+from app.mrkdwn import escape
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +28,10 @@ STOPPED = (
 )
 
 
+SLACK_REFUSED = (
+    "Slack did not accept my answer ({reason}). What you asked for may have been done: "
+    "check the incident in PagerDuty before trying again."
+)
 SOMETHING_BROKE = (
     "Something went wrong inside incident-bot, so it stopped there. The error is in its "
     "log; check the incident in PagerDuty before trying again."
@@ -80,6 +86,11 @@ async def tell_about_error(
     if isinstance(error, BotError):
         logger.info("refused: %s", type(error).__name__)
         message = error.message
+    elif isinstance(error, SLACK_FAILURES):
+        # Slack refused a reply, a modal or a card; what was asked may well be done.
+        reason = slack_error_reason(error)
+        logger.warning("a Slack call failed: %s", reason)
+        message = SLACK_REFUSED.format(reason=escape(reason))
     else:
         logger.error("listener failed", exc_info=error)
         message = SOMETHING_BROKE

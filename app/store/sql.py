@@ -7,9 +7,11 @@ Times come from this process's clock, so replicas sharing a database need synced
 """
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import shlex
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
@@ -33,7 +35,14 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 0x1_C1DE_B07  # pg_advisory_xact_lock key held while migrating
 SQLITE_BUSY_TIMEOUT_MS = 5000
 PG_CONNECT_TIMEOUT_S = 10
-_DRIVER_ERRORS = (DBAPIError, PoolTimeout, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+_DRIVER_ERRORS = (
+    DBAPIError,
+    PoolTimeout,
+    OSError,
+    sqlite3.Error,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
 
 
 def _now() -> datetime:
@@ -84,20 +93,38 @@ def _sqlite_busy_timeout(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
+    # We issue BEGIN ourselves (below), instead of the driver's deferred one.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin_immediate(connection: Connection) -> None:
+    """Every transaction takes SQLite's write lock up front. A deferred transaction that
+    reads and then writes (INSERT … ON CONFLICT does) fails at once with "database is
+    locked" if another connection wrote meanwhile; the busy timeout never applies."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 async def _enable_wal(engine: AsyncEngine) -> None:
     """Switch the SQLite file to WAL (the file keeps it). The switch does not wait out another
-    connection's lock as other statements do: it fails at once, so retry it a while."""
+    connection's lock as other statements do: it fails at once, so retry it a while. It runs
+    on the raw driver connection: it must not be inside a transaction."""
     for attempt in itertools.count():
         try:
             async with engine.connect() as conn:
-                await conn.exec_driver_sql("PRAGMA journal_mode = WAL")
+                await conn.run_sync(_switch_to_wal)
             return
-        except OperationalError as exc:
+        except (OperationalError, sqlite3.OperationalError) as exc:
             if "database is locked" not in str(exc) or attempt * 50 > SQLITE_BUSY_TIMEOUT_MS:
                 raise
             await asyncio.sleep(0.05)
+
+
+def _switch_to_wal(connection: Connection) -> None:
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute("PRAGMA journal_mode = WAL")
+    finally:
+        cursor.close()
 
 
 def _upgrade(connection: Connection) -> None:
@@ -113,6 +140,9 @@ class Store:
         self._postgres = self._url.get_backend_name() == "postgresql"
         self._engine: AsyncEngine | None = None
         self._opening = asyncio.Lock()
+        self._one_at_a_time: asyncio.Lock | contextlib.nullcontext[None] = (
+            contextlib.nullcontext() if self._postgres else asyncio.Lock()
+        )
 
     async def open(self) -> None:
         """Connect and migrate to the newest schema; does nothing if already open."""
@@ -131,6 +161,7 @@ class Store:
             )
             if not self._postgres:
                 sa.event.listen(engine.sync_engine, "connect", _sqlite_busy_timeout)
+                sa.event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
             try:
                 with _unavailable():
                     if not self._postgres:
@@ -142,8 +173,7 @@ class Store:
                             await conn.execute(
                                 sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK))
                             )
-                        else:  # SQLite's write lock, taken before Alembic looks
-                            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+                        # (SQLite: engine.begin() took the write lock already.)
                         await conn.run_sync(_upgrade)
             except BaseException:
                 await engine.dispose()
@@ -169,9 +199,12 @@ class Store:
     async def _transaction(self) -> AsyncIterator[AsyncConnection]:
         if self._engine is None:
             raise StoreUnavailable("the store is not open")
-        with _unavailable():
-            async with self._engine.begin() as conn:
-                yield conn
+        # SQLite has one writer at a time; queueing our own transactions here, rather than
+        # in SQLite's busy handler, means a busy event loop can never make them time out.
+        async with self._one_at_a_time:
+            with _unavailable():
+                async with self._engine.begin() as conn:
+                    yield conn
 
     async def _rows(self, statement: sa.Executable) -> list[sa.Row[Any]]:
         async with self._transaction() as conn:

@@ -139,6 +139,7 @@ async def test_resolve_click_opens_a_modal_before_any_pagerduty_call(
     opened = slack.calls_to("views.open")[0].args
     assert opened["trigger_id"]
     assert opened["view"]["callback_id"] == CallbackId.RESOLVE_MODAL
+    assert "*#123* checkout API error rate high" in json.dumps(opened["view"]["blocks"])
     assert len(pagerduty.requests) == requests_before
 
 

@@ -2,7 +2,10 @@
 Slack's confirm dialog); Resolve and Reassign open a modal first, before any slow call,
 because a `trigger_id` expires 3 s after the click."""
 
+import html
 import json
+import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -14,6 +17,10 @@ from app.incidents import MAX_TEXT_CHARS, IncidentActions, Verb, parse_card_stat
 from app.listeners.errors import reporting_errors
 from app.store import CardRef
 
+ButtonHandler = Callable[..., Awaitable[None]]
+# The card's fallback text, as app.blocks.incident_card writes it.
+_FALLBACK = re.compile(r"Incident #(\d+): (.*) \(\w+\)", re.DOTALL)
+
 
 def _card(body: dict[str, Any]) -> CardRef:
     return CardRef(body["container"]["channel_id"], body["container"]["message_ts"])
@@ -24,93 +31,69 @@ def modal_metadata(value: str, card: CardRef) -> str:
     return json.dumps({"state": value, "channel": card.channel, "ts": card.ts})
 
 
-async def _click(
-    verb: Verb,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    respond: AsyncRespond,
-    client: AsyncWebClient,
-    incidents: IncidentActions,
-) -> None:
-    async with reporting_errors(body, respond, client):
-        private = await incidents.click(
-            verb,
-            slack_user_id=body["user"]["id"],
-            state=parse_card_state(action.get("value", "")),
-            card=_card(body),
-            slack=client,
-        )
-        if private:
-            await respond(
-                text="\n".join(private), response_type="ephemeral", replace_original=False
+def acting_button(verb: Verb) -> ButtonHandler:
+    """A button that acts at once: the click carries the state its card showed."""
+
+    async def handle(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        incidents: IncidentActions,
+    ) -> None:
+        await ack()
+        async with reporting_errors(body, respond, client):
+            private = await incidents.click(
+                verb,
+                slack_user_id=body["user"]["id"],
+                state=parse_card_state(action.get("value", "")),
+                card=_card(body),
+                slack=client,
+            )
+            if private:
+                await respond(
+                    text="\n".join(private), response_type="ephemeral", replace_original=False
+                )
+
+    handle.__name__ = f"handle_{verb}_button"
+    return handle
+
+
+def modal_button(build: Callable[[int, str, str], dict[str, Any]]) -> ButtonHandler:
+    """A button that opens a modal at once, from what the card itself says (no PagerDuty
+    call may come first: the trigger_id would expire)."""
+
+    async def handle(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+    ) -> None:
+        await ack()
+        async with reporting_errors(body, respond, client):
+            value = action.get("value", "")
+            parse_card_state(value)
+            number, title = _number_and_title(body)
+            await client.views_open(
+                trigger_id=body["trigger_id"],
+                view=build(number, title, modal_metadata(value, _card(body))),
             )
 
-
-async def handle_acknowledge_button(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    respond: AsyncRespond,
-    client: AsyncWebClient,
-    incidents: IncidentActions,
-) -> None:
-    await ack()
-    await _click(Verb.ACK, body, action, respond, client, incidents)
-
-
-async def handle_escalate_button(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    respond: AsyncRespond,
-    client: AsyncWebClient,
-    incidents: IncidentActions,
-) -> None:
-    await ack()
-    await _click(Verb.ESCALATE, body, action, respond, client, incidents)
-
-
-async def handle_resolve_button(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    respond: AsyncRespond,
-    client: AsyncWebClient,
-) -> None:
-    await ack()
-    async with reporting_errors(body, respond, client):
-        value = action.get("value", "")
-        parse_card_state(value)
-        number, title = _number_and_title(body)
-        await client.views_open(
-            trigger_id=body["trigger_id"],
-            view=resolve_modal(number, title, modal_metadata(value, _card(body)), MAX_TEXT_CHARS),
-        )
-
-
-async def handle_reassign_button(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    respond: AsyncRespond,
-    client: AsyncWebClient,
-) -> None:
-    await ack()
-    async with reporting_errors(body, respond, client):
-        value = action.get("value", "")
-        parse_card_state(value)
-        number, title = _number_and_title(body)
-        await client.views_open(
-            trigger_id=body["trigger_id"],
-            view=reassign_modal(number, title, modal_metadata(value, _card(body))),
-        )
+    return handle
 
 
 def _number_and_title(body: dict[str, Any]) -> tuple[int, str]:
-    """From the card's own metadata and fallback text: no PagerDuty call before the modal."""
-    message = body.get("message") or {}
-    payload = (message.get("metadata") or {}).get("event_payload") or {}
-    number = payload.get("incident_number")
-    text = str(message.get("text", ""))
-    title = text.split(": ", 1)[1] if ": " in text else text
-    return (int(number) if isinstance(number, int) else 0), title
+    match = _FALLBACK.fullmatch(str((body.get("message") or {}).get("text", "")))
+    if match is None:
+        return 0, "this incident"
+    return int(match.group(1)), html.unescape(match.group(2))
+
+
+handle_acknowledge_button = acting_button(Verb.ACK)
+handle_escalate_button = acting_button(Verb.ESCALATE)
+handle_resolve_button = modal_button(
+    lambda number, title, metadata: resolve_modal(number, title, metadata, MAX_TEXT_CHARS)
+)
+handle_reassign_button = modal_button(reassign_modal)
