@@ -15,11 +15,14 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from app.channel_routes import load_channel_routes
 from app.identity import load_user_map
 from app.logs import configure_logging
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.errors import PagerDutyMisconfigured, PagerDutyRejected, PagerDutyUnavailable
+from app.policy import load_policy
 from app.settings import ConfigError, Settings, load_settings
+from app.store import Store, StoreUnavailable
 
 REQUIRED_SCOPES: frozenset[str] = frozenset(
     {
@@ -96,9 +99,43 @@ async def run_doctor(settings: Settings, *, out: TextIO) -> int:
     """Run every check against the live services; 0 when all pass, else 1."""
     report = _Report(out, _secrets_of(settings))
     _check_user_map(settings, report)
+    _check_yaml_files(settings, report)
     await _check_slack(settings, report)
     await _check_pagerduty(settings, report)
+    await _check_store(settings, report)
     return 1 if report.failed else 0
+
+
+def _check_yaml_files(settings: Settings, report: _Report) -> None:
+    try:
+        routes = load_channel_routes(settings.channel_routes_file)
+        report.ok(
+            "channel routes",
+            f"{len(routes.services)} service route(s), default "
+            f"{routes.default or 'none (unrouted services get no card)'}",
+        )
+    except ConfigError as error:
+        report.fail("channel routes", "; ".join(error.problems), "see README, Configuration")
+    try:
+        policy = load_policy(settings.policy_file)
+        report.ok("policy", f"{len(policy.rules)} rule(s)" if settings.policy_file else "none")
+    except ConfigError as error:
+        report.fail("policy", "; ".join(error.problems), "see README, Configuration")
+
+
+async def _check_store(settings: Settings, report: _Report) -> None:
+    store = Store(settings.database_url)
+    try:
+        await store.open()
+        report.ok("store", "open, schema migrated")
+    except (StoreUnavailable, ValueError) as error:
+        report.fail(
+            "store",
+            str(error),
+            "check DATABASE_URL and that the database accepts connections from here",
+        )
+    finally:
+        await store.close()
 
 
 def _check_user_map(settings: Settings, report: _Report) -> None:

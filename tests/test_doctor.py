@@ -47,7 +47,15 @@ async def test_a_healthy_configuration_passes_every_check_and_exits_0(
 
     assert status == 0, lines
     assert [line.split()[0] for line in lines] == ["OK"] * len(lines)
-    checks = {"user map", "Slack bot token", "Slack scopes", "PagerDuty API token"}
+    checks = {
+        "user map",
+        "channel routes",
+        "policy",
+        "Slack bot token",
+        "Slack scopes",
+        "PagerDuty API token",
+        "store",
+    }
     assert {line_for(lines, check) for check in checks} == set(lines)
     assert "incident-bot in ACME SRE" in line_for(lines, "Slack bot token")
     [auth_test] = fully_scoped_slack.calls_to("auth.test")
@@ -207,3 +215,14 @@ def test_the_doctor_subcommand_exits_2_on_invalid_settings(
 
     assert main(["doctor"]) == 2
     assert "FAIL settings: SLACK_BOT_TOKEN is required but not set" in capsys.readouterr().out
+
+
+async def test_an_unreachable_store_fails_without_showing_its_url(
+    settings: Settings, fully_scoped_slack: SlackStandIn, pagerduty: PagerDutyStandIn
+) -> None:
+    url = "postgresql://postgres:hunter2secret@127.0.0.1:1/incidentbot"
+    status, lines = await doctor(settings.model_copy(update={"database_url": url}))
+
+    assert status == 1
+    assert line_for(lines, "store").startswith("FAIL store: the store is unavailable")
+    assert "hunter2secret" not in "\n".join(lines)
