@@ -325,3 +325,16 @@ async def test_cards_drifted_while_the_bot_was_down_are_repaired_at_start(
     repaired = slack.calls_to("chat.update")[0].args
     assert repaired["ts"] == card["ts"]
     assert ActionId.ACKNOWLEDGE not in action_ids(repaired)
+
+
+async def test_the_reconciler_repairs_a_drifted_card_every_interval(
+    settings: Settings, slack: SlackStandIn, pagerduty: PagerDutyStandIn
+) -> None:
+    often = settings.model_copy(update={"reconcile_interval_seconds": 0.2})
+    async with running_bot(often, slack) as bot:
+        await bot.command("show 123")
+        await slack.wait_for(lambda s: len(cards_posted(s)) == 1)
+        pagerduty.incidents[INCIDENT_123]["status"] = "acknowledged"  # no webhook comes
+
+        await slack.wait_for(lambda s: len(s.calls_to("chat.update")) >= 1)
+        assert ActionId.ACKNOWLEDGE not in action_ids(slack.calls_to("chat.update")[-1].args)
