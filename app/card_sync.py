@@ -149,6 +149,8 @@ class CardSync:
         if event.event_type == "incident.triggered":
             posted = await self._post_new_card(incident, card)
         said = _SAID.get(event.event_type)
+        if said and self.incidents.just_did(incident.id, said):
+            said = None  # PagerDuty telling us what we did ourselves: the thread has it
         for ref in await self.store.cards_for(incident.id):
             if ref == posted:
                 continue

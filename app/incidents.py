@@ -360,6 +360,13 @@ class IncidentActions:
                 "changed. Try again in a moment."
             ) from None
 
+    def just_did(self, incident_id: str, verb: str, within: float = 120) -> bool:
+        """Whether this process itself `verb`-ed the incident in the last `within` s (so a
+        webhook about it repeats what the card's thread already says)."""
+        last = self._last_actions.get(incident_id)
+        recent = last is not None and (datetime.now(UTC) - last.at).total_seconds() < within
+        return recent and last is not None and last.did.startswith(verb)
+
     def _moved_on(self, incident: Incident, what: str) -> NothingToDo:
         """A refusal that says who moved the incident on, when it went through us."""
         last = self._last_actions.get(incident.id)

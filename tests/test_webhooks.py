@@ -338,3 +338,20 @@ async def test_the_reconciler_repairs_a_drifted_card_every_interval(
 
         await slack.wait_for(lambda s: len(s.calls_to("chat.update")) >= 1)
         assert ActionId.ACKNOWLEDGE not in action_ids(slack.calls_to("chat.update")[-1].args)
+
+
+async def test_pagerdutys_echo_of_the_bots_own_action_adds_no_second_thread_line(
+    bot: Bot, slack: SlackStandIn
+) -> None:
+    await bot.command("show 123")
+    await slack.wait_for(lambda s: len(cards_posted(s)) == 1)
+    card = posted_card(slack)
+    await bot.click(card, ActionId.ACKNOWLEDGE)
+    await slack.wait_for(lambda s: len(s.calls_to("chat.update")) == 1)
+
+    await bot.webhook(webhook("incident.acknowledged", agent="Alice Example"))
+    await slack.wait_for(lambda s: len(s.calls_to("chat.update")) == 2)  # redrawn anyway
+    await asyncio.sleep(0.2)
+
+    lines = [c.args["text"] for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts")]
+    assert lines == ["<@U0ALICE01> acknowledged"]
