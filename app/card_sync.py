@@ -29,6 +29,7 @@ from app.store import CardRef, Store, StoreUnavailable
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+CLAIMS_KEPT = timedelta(days=1)
 RECONCILER = "reconciler"
 
 # What each event type says in the card's thread ("Bob Builder acknowledged").
@@ -100,6 +101,8 @@ class CardSync:
             await self.process_inbox()
             if reconcile:
                 await self.reconcile(lease=timedelta(seconds=reconcile_seconds))
+                # Slack retries an event for about an hour; a day of dedupe keys is plenty.
+                await self.store.prune(older_than=CLAIMS_KEPT)
         except (StoreUnavailable, BotError) as error:
             logger.warning("card sync paused: %s", error)
         except Exception:  # the worker must outlive any one bad event or bug
