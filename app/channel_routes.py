@@ -8,9 +8,7 @@ services:
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from app.settings import ConfigError
+from app.settings import ConfigError, read_yaml_mapping
 
 
 @dataclass(frozen=True)
@@ -26,12 +24,7 @@ def load_channel_routes(path: Path | None) -> ChannelRoutes:
     if path is None:
         return ChannelRoutes()
     where = f"CHANNEL_ROUTES_FILE ({path})"
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError([f"{where} cannot be read: {error}"]) from None
-    if not isinstance(document, dict):
-        raise ConfigError([f"{where} must be a mapping with 'default' and/or 'services'"])
+    document = read_yaml_mapping(path, "CHANNEL_ROUTES_FILE", "'default' and/or 'services'")
     default, services = document.get("default"), document.get("services") or {}
     problems = []
     if default is not None and not isinstance(default, str):

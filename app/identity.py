@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from cachetools import TTLCache
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -20,7 +19,7 @@ from app.errors import NotMapped, SlackUnavailable
 from app.mrkdwn import escape
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.models import User
-from app.settings import ConfigError
+from app.settings import ConfigError, read_yaml_mapping
 from app.single_flight import SingleFlight
 
 logger = logging.getLogger(__name__)
@@ -46,13 +45,7 @@ def load_user_map(path: Path | None) -> dict[str, str]:
     """`users: {U012AB3CD: alice@example.com}`; raise `ConfigError` on anything else."""
     if path is None:
         return {}
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError([f"USER_MAP_FILE ({path}) cannot be read: {error}"]) from None
-    users = document.get("users") if isinstance(document, dict) else None
-    if users is None:
-        users = {}
+    users = read_yaml_mapping(path, "USER_MAP_FILE", "'users'").get("users") or {}
     if not isinstance(users, dict):
         raise ConfigError([f"USER_MAP_FILE ({path}): 'users' must map Slack user ids to emails"])
     problems = [

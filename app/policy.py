@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from cachetools import TTLCache
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.errors import SLACK_FAILURES, NotAllowed
-from app.settings import ConfigError
+from app.settings import ConfigError, read_yaml_mapping
 
 logger = logging.getLogger(__name__)
 
@@ -109,12 +108,7 @@ def load_policy(path: Path | None) -> Policy:
     if path is None:
         return Policy()
     where = f"POLICY_FILE ({path})"
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError([f"{where} cannot be read: {error}"]) from None
-    if not isinstance(document, dict):
-        raise ConfigError([f"{where} must be a mapping with 'channels' and/or 'rules'"])
+    document = read_yaml_mapping(path, "POLICY_FILE", "'channels' and/or 'rules'")
     problems: list[str] = []
     channels = document.get("channels")
     if channels is not None and not _ids(channels, "C", "G"):

@@ -5,8 +5,9 @@ every problem and how to fix it, without ever echoing a value (values may be sec
 """
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import yaml
 from pydantic import (
     AnyHttpUrl,
     Field,
@@ -110,6 +111,18 @@ class Settings(BaseSettings):
     def webhook_secrets(self) -> list[SecretStr]:
         raw = self.pagerduty_webhook_secrets.get_secret_value()
         return [SecretStr(s.strip()) for s in raw.split(",") if s.strip()]
+
+
+def read_yaml_mapping(path: Path, variable: str, keys: str) -> dict[str, Any]:
+    """One of our YAML files (USER_MAP_FILE, CHANNEL_ROUTES_FILE, POLICY_FILE): a mapping,
+    or a `ConfigError` naming the variable and the `keys` it should have. Empty is {}."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError([f"{variable} ({path}) cannot be read: {error}"]) from None
+    if not isinstance(document, dict):
+        raise ConfigError([f"{variable} ({path}) must be a mapping with {keys}"])
+    return document
 
 
 def _describe(error: ValidationError) -> list[str]:
