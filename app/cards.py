@@ -2,6 +2,7 @@
 One card per incident per channel."""
 
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -46,28 +47,28 @@ class Cards:
         return ref
 
     async def update(self, ref: CardRef, card: dict[str, Any]) -> None:
-        try:
-            await self._client.chat_update(channel=ref.channel, ts=ref.ts, **card)
-        except SLACK_FAILURES as error:
-            raise SlackUnavailable(
-                f"I could not update the card: {slack_error_reason(error)}."
-            ) from None
+        if problem := await self.update_quietly(ref, card):
+            raise SlackUnavailable(f"I could not update the card: {problem}.")
 
     async def update_quietly(self, ref: CardRef, card: dict[str, Any]) -> str | None:
         """Redraw a card after a change that already happened; returns the problem, if any,
         instead of raising, because the change must still be reported as done."""
-        try:
-            await self._client.chat_update(channel=ref.channel, ts=ref.ts, **card)
-        except SLACK_FAILURES as error:
-            logger.warning("chat.update failed", extra={"error": slack_error_reason(error)})
-            return slack_error_reason(error)
-        return None
+        return await self._problem_of(
+            "chat.update", self._client.chat_update(channel=ref.channel, ts=ref.ts, **card)
+        )
 
     async def reply_quietly(self, ref: CardRef, text: str) -> str | None:
         """One line in the card's thread ("@alice acknowledged")."""
+        return await self._problem_of(
+            "thread reply",
+            self._client.chat_postMessage(channel=ref.channel, thread_ts=ref.ts, text=text),
+        )
+
+    @staticmethod
+    async def _problem_of(what: str, call: Awaitable[Any]) -> str | None:
         try:
-            await self._client.chat_postMessage(channel=ref.channel, thread_ts=ref.ts, text=text)
+            await call
         except SLACK_FAILURES as error:
-            logger.warning("thread reply failed", extra={"error": slack_error_reason(error)})
+            logger.warning("%s failed", what, extra={"error": slack_error_reason(error)})
             return slack_error_reason(error)
         return None

@@ -805,18 +805,25 @@ class IncidentActions:
         await self.cards.post(channel_id, incident.id, card)
         return Reply()
 
-    async def _refresh_cards(self, outcome: Outcome, origin: CardRef | None = None) -> None:
-        """A command's change shows on the incident's cards too, with a line in each card's
-        thread except `origin`'s, where the reply already says it. A card that cannot be
-        updated must not hide that the change was made, so failures are only logged."""
-        refs = await self.store.cards_for(outcome.incident.id)
+    async def _refresh_cards(
+        self, outcome: Outcome, origin: CardRef | None = None, clicked: CardRef | None = None
+    ) -> list[str]:
+        """Redraw every card of the incident (and the `clicked` one, stored or not) from
+        PagerDuty's answer, with a line in each card's thread except `origin`'s, where the
+        reply already says it. A card Slack will not update must not hide that the change
+        was made, so the problems are returned, not raised."""
+        refs = set(await self.store.cards_for(outcome.incident.id))
+        if clicked is not None:
+            refs.add(clicked)
         if not refs:
-            return
+            return []
         card = await self.card_for(outcome.incident)
+        problems = []
         for ref in refs:
-            await self.cards.update_quietly(ref, card)
+            problems.append(await self.cards.update_quietly(ref, card))
             if ref != origin:
-                await self.cards.reply_quietly(ref, outcome.thread_line)
+                problems.append(await self.cards.reply_quietly(ref, outcome.thread_line))
+        return [problem for problem in problems if problem]
 
     async def click(
         self,
@@ -853,20 +860,12 @@ class IncidentActions:
             if refusal.incident is not None:
                 await self.cards.update_quietly(card, await self.card_for(refusal.incident))
             raise
-        card_body = await self.card_for(outcome.incident)
-        problems = [
-            problem
-            for problem in (
-                await self.cards.update_quietly(card, card_body),
-                await self.cards.reply_quietly(card, outcome.thread_line),
-            )
-            if problem
-        ]
+        problems = await self._refresh_cards(outcome, clicked=card)
         private = list(outcome.private)
         if problems:
             private.append(
                 f"Done: {outcome.announcement} But Slack would not update the card "
-                f"({', '.join(problems)}); it may be stale until the next change."
+                f"({', '.join(sorted(set(problems)))}); it may be stale until the next change."
             )
         return private
 
