@@ -9,8 +9,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from app.blocks import CardState, assignee_from, resolution_from
 from app.ids import BlockId
-from app.incidents import MAX_TEXT_CHARS, IncidentActions, Verb
+from app.incidents import IncidentActions, Verb
 from app.listeners.errors import reporting_errors
+from app.listeners.views.form import refuse, too_long
 from app.store import CardRef
 
 STALE_FORM = "This form is too old to act on; close it and click the card's button again."
@@ -61,13 +62,10 @@ async def handle_resolve_submission(
     note = resolution_from(view.get("state") or {})
     origin = _origin(view)
     if origin is None:
-        await ack(response_action="errors", errors={BlockId.RESOLUTION: STALE_FORM})
+        await refuse(ack, BlockId.RESOLUTION, STALE_FORM)
         return
-    if len(note) > MAX_TEXT_CHARS:
-        await ack(
-            response_action="errors",
-            errors={BlockId.RESOLUTION: f"{len(note)} characters; the limit is {MAX_TEXT_CHARS}."},
-        )
+    if problem := too_long(note):
+        await refuse(ack, BlockId.RESOLUTION, problem)
         return
     await ack()
     await _submit(Verb.RESOLVE, body, origin, client, incidents, note=note)
@@ -83,10 +81,10 @@ async def handle_reassign_submission(
     assignee = assignee_from(view.get("state") or {})
     origin = _origin(view)
     if origin is None:
-        await ack(response_action="errors", errors={BlockId.ASSIGNEE: STALE_FORM})
+        await refuse(ack, BlockId.ASSIGNEE, STALE_FORM)
         return
     if not assignee:
-        await ack(response_action="errors", errors={BlockId.ASSIGNEE: "Choose a person."})
+        await refuse(ack, BlockId.ASSIGNEE, "Choose a person.")
         return
     await ack()
     await _submit(Verb.REASSIGN, body, origin, client, incidents, assignee=assignee)

@@ -8,8 +8,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from app.blocks import escalation_from
 from app.ids import BlockId
-from app.incidents import MAX_TEXT_CHARS, IncidentActions
+from app.incidents import IncidentActions
 from app.listeners.errors import reporting_errors
+from app.listeners.views.form import refuse, too_long
 
 
 async def handle_escalate_submission(
@@ -24,22 +25,13 @@ async def handle_escalate_submission(
         origin = json.loads(view.get("private_metadata") or "")
         incident_id, channel, thread = origin["incident_id"], origin["channel"], origin["thread"]
     except (ValueError, KeyError, TypeError):
-        await ack(
-            response_action="errors",
-            errors={BlockId.LEVEL: "Still looking up the incident; try again in a moment."},
-        )
+        await refuse(ack, BlockId.LEVEL, "Still looking up the incident; try again in a moment.")
         return
     if level_text and not (level_text.isdigit() and int(level_text) >= 1):
-        await ack(
-            response_action="errors",
-            errors={BlockId.LEVEL: "A whole number from 1, or empty for the next level."},
-        )
+        await refuse(ack, BlockId.LEVEL, "A whole number from 1, or empty for the next level.")
         return
-    if len(note) > MAX_TEXT_CHARS:
-        await ack(
-            response_action="errors",
-            errors={BlockId.NOTE: f"{len(note)} characters; the limit is {MAX_TEXT_CHARS}."},
-        )
+    if problem := too_long(note):
+        await refuse(ack, BlockId.NOTE, problem)
         return
     await ack()
     user = body["user"]["id"]
