@@ -19,6 +19,7 @@ import asyncpg
 import httpx
 import pytest
 
+from app.ids import CARD_METADATA_EVENT
 from app.pagerduty.client import PagerDutyClient
 from app.settings import Settings, load_settings
 from app.web import create_app
@@ -182,12 +183,51 @@ class Bot:
         return self.slack.responses[before:]
 
 
+def cards_posted(slack: SlackStandIn) -> list[dict[str, Any]]:
+    """Every card posted so far (chat.postMessage args with blocks)."""
+    return [c.args for c in slack.calls_to("chat.postMessage") if "blocks" in c.args]
+
+
 def posted_card(slack: SlackStandIn, index: int = -1) -> dict[str, Any]:
     """A card as posted (chat.postMessage args), with the `ts` Slack gave it."""
-    posts = [c for c in slack.calls_to("chat.postMessage") if "blocks" in c.args]
-    card = dict(posts[index].args)
+    card = dict(cards_posted(slack)[index])
     card["ts"] = _ts_of(slack, card)
     return card
+
+
+def action_ids(card: dict[str, Any]) -> list[str]:
+    """The card's buttons, in order."""
+    return [
+        element["action_id"]
+        for block in card["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+    ]
+
+
+async def show_card(bot: Bot, slack: SlackStandIn, ref: str = "123") -> dict[str, Any]:
+    """`/incident show`, and the card it posted."""
+    response = await bot.command(f"show {ref}")
+    assert response.status_code == 200
+    await slack.wait_for(lambda s: len(s.calls_to("chat.postMessage")) == 1)
+    return posted_card(slack)
+
+
+CARD_TS = "1678252213.679169"  # the thread's parent in the shared Slack samples
+
+
+@pytest.fixture
+def card_thread(slack: SlackStandIn) -> None:
+    """A card posted before this process started: only its metadata says which incident."""
+    slack.add_message(
+        "C0INCIDENTS",
+        CARD_TS,
+        "Incident #123: checkout API error rate high",
+        metadata={
+            "event_type": CARD_METADATA_EVENT,
+            "event_payload": {"incident_id": "PT4KHLK", "incident_number": 123},
+        },
+    )
 
 
 def _ts_of(slack: SlackStandIn, card: dict[str, Any]) -> str:

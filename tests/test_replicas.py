@@ -9,10 +9,10 @@ import pytest
 
 from app.ids import ActionId
 from app.settings import Settings
-from tests.conftest import Bot, posted_card, postgres_schema, running_bot
+from tests.conftest import Bot, cards_posted, posted_card, postgres_schema, running_bot
 from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.slack import SlackStandIn
-from tests.test_webhooks import cards_posted, webhook
+from tests.test_webhooks import webhook
 
 
 @pytest.fixture

@@ -14,10 +14,16 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import BOT_TOKEN, PAGERDUTY_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET
+from tests.conftest import (
+    BOT_TOKEN,
+    PAGERDUTY_TOKEN,
+    SIGNING_SECRET,
+    WEBHOOK_SECRET,
+    cards_posted,
+)
 from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.slack import SlackStandIn
-from tests.test_webhooks import cards_posted, webhook
+from tests.test_webhooks import webhook
 
 REPO = Path(__file__).resolve().parents[1]
 

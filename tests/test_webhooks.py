@@ -12,7 +12,14 @@ import pytest
 
 from app.ids import ActionId
 from app.settings import Settings
-from tests.conftest import WEBHOOK_SECRET, Bot, posted_card, running_bot
+from tests.conftest import (
+    WEBHOOK_SECRET,
+    Bot,
+    action_ids,
+    cards_posted,
+    posted_card,
+    running_bot,
+)
 from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.slack import SlackStandIn
 
@@ -70,14 +77,6 @@ def webhook(
         }
     }
     return json.dumps(envelope).encode()
-
-
-def cards_posted(slack: SlackStandIn) -> list[dict[str, Any]]:
-    return [c.args for c in slack.calls_to("chat.postMessage") if "blocks" in c.args]
-
-
-def action_ids(card: dict[str, Any]) -> list[str]:
-    return [e["action_id"] for b in card["blocks"] if b["type"] == "actions" for e in b["elements"]]
 
 
 async def test_a_triggered_incident_gets_a_card_in_its_services_channel(

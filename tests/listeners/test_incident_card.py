@@ -9,27 +9,11 @@ import pytest
 
 from app.blocks import CardState
 from app.ids import ActionId, BlockId, CallbackId, InputActionId
-from tests.conftest import Bot, posted_card
+from tests.conftest import Bot, action_ids, show_card
 from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.slack import SlackStandIn
 
 INCIDENT_123 = "PT4KHLK"
-
-
-async def show_card(bot: Bot, slack: SlackStandIn, ref: str = "123") -> dict[str, Any]:
-    response = await bot.command(f"show {ref}")
-    assert response.status_code == 200
-    await slack.wait_for(lambda s: len(s.calls_to("chat.postMessage")) == 1)
-    return posted_card(slack)
-
-
-def action_ids(card: dict[str, Any]) -> list[str]:
-    return [
-        element["action_id"]
-        for block in card["blocks"]
-        if block["type"] == "actions"
-        for element in block["elements"]
-    ]
 
 
 def last_update(slack: SlackStandIn) -> dict[str, Any]:

@@ -7,28 +7,13 @@ from typing import Any
 
 import pytest
 
-from app.ids import CARD_METADATA_EVENT, BlockId, CallbackId, InputActionId, Shortcut
-from tests.conftest import Bot, posted_card
+from app.ids import BlockId, CallbackId, InputActionId, Shortcut
+from tests.conftest import CARD_TS, Bot, posted_card
 from tests.standins.contracts import load_slack_sample
 from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.slack import SlackStandIn
 
 INCIDENT_123 = "PT4KHLK"
-CARD_TS = "1678252213.679169"  # the thread's parent in the shared samples
-
-
-@pytest.fixture
-def card_thread(slack: SlackStandIn) -> None:
-    """A card posted before this process started: only its metadata says which incident."""
-    slack.add_message(
-        "C0INCIDENTS",
-        CARD_TS,
-        "Incident #123: checkout API error rate high",
-        metadata={
-            "event_type": CARD_METADATA_EVENT,
-            "event_payload": {"incident_id": INCIDENT_123, "incident_number": 123},
-        },
-    )
 
 
 def mention(

@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from app.ids import CARD_METADATA_EVENT, ActionId, Shortcut
-from tests.conftest import SIGNING_SECRET, Bot, posted_card
-from tests.listeners.test_threads import CARD_TS, mention, shortcut_payload
+from app.ids import ActionId, Shortcut
+from tests.conftest import CARD_TS, SIGNING_SECRET, Bot, show_card
+from tests.listeners.test_threads import mention, shortcut_payload
 from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.server import serve_on_loopback
 from tests.standins.signing import FORM, signed_headers, slash_command_body
@@ -48,29 +48,10 @@ def no_retry_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(builtin_async_handlers, "random", SimpleNamespace(random=lambda: 0.0))
 
 
-@pytest.fixture
-def card_thread(slack: SlackStandIn) -> None:
-    slack.add_message(
-        "C0INCIDENTS",
-        CARD_TS,
-        "Incident #123: checkout API error rate high",
-        metadata={
-            "event_type": CARD_METADATA_EVENT,
-            "event_payload": {"incident_id": INCIDENT, "incident_number": 123},
-        },
-    )
-
-
 async def still_serving(bot: Bot) -> None:
     """The bot did not crash: the next command is answered."""
     [reply] = await bot.reply_to("help")
     assert "/incident ack" in reply["text"]
-
-
-async def show_card(bot: Bot, slack: SlackStandIn) -> dict[str, Any]:
-    await bot.command("show 123")
-    await slack.wait_for(lambda s: len(s.calls_to("chat.postMessage")) == 1)
-    return posted_card(slack)
 
 
 def ephemerals(slack: SlackStandIn) -> list[str]:

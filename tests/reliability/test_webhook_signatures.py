@@ -14,10 +14,10 @@ import pytest
 from pydantic import SecretStr
 
 from app.settings import Settings
-from tests.conftest import SIGNING_SECRET, WEBHOOK_SECRET, Bot, running_bot
+from tests.conftest import SIGNING_SECRET, WEBHOOK_SECRET, Bot, cards_posted, running_bot
 from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.slack import SlackStandIn
-from tests.test_webhooks import cards_posted, webhook
+from tests.test_webhooks import webhook
 
 EVENT_ID = "01REFUSEDTHENACCEPTED0001"
 
