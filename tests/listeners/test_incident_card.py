@@ -16,6 +16,13 @@ from tests.standins.slack import SlackStandIn
 INCIDENT_123 = "PT4KHLK"
 
 
+async def modal_from_card(bot: Bot, slack: SlackStandIn, button: ActionId) -> dict[str, Any]:
+    """Show #123's card, click `button`, and return the modal it opened."""
+    await bot.click(await show_card(bot, slack), button)
+    await slack.wait_for(lambda s: len(s.calls_to("views.open")) == 1)
+    return dict(slack.calls_to("views.open")[0].args["view"])
+
+
 def last_update(slack: SlackStandIn) -> dict[str, Any]:
     return dict(slack.calls_to("chat.update")[-1].args)
 
@@ -130,10 +137,7 @@ async def test_resolve_click_opens_a_modal_before_any_pagerduty_call(
 async def test_resolve_modal_resolves_with_the_note_and_redraws_the_card(
     bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn
 ) -> None:
-    card = await show_card(bot, slack)
-    await bot.click(card, ActionId.RESOLVE)
-    await slack.wait_for(lambda s: len(s.calls_to("views.open")) == 1)
-    view = slack.calls_to("views.open")[0].args["view"]
+    view = await modal_from_card(bot, slack, ActionId.RESOLVE)
 
     response = await bot.submit(
         view,
@@ -158,10 +162,7 @@ async def test_resolve_modal_resolves_with_the_note_and_redraws_the_card(
 async def test_resolve_modal_with_a_note_too_long_gets_an_inline_error(
     bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn
 ) -> None:
-    card = await show_card(bot, slack)
-    await bot.click(card, ActionId.RESOLVE)
-    await slack.wait_for(lambda s: len(s.calls_to("views.open")) == 1)
-    view = slack.calls_to("views.open")[0].args["view"]
+    view = await modal_from_card(bot, slack, ActionId.RESOLVE)
 
     response = await bot.submit(
         view,
@@ -184,10 +185,7 @@ async def test_resolve_modal_with_a_note_too_long_gets_an_inline_error(
 async def test_reassign_modal_assigns_the_chosen_persons_pagerduty_user(
     bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn
 ) -> None:
-    card = await show_card(bot, slack)
-    await bot.click(card, ActionId.REASSIGN)
-    await slack.wait_for(lambda s: len(s.calls_to("views.open")) == 1)
-    view = slack.calls_to("views.open")[0].args["view"]
+    view = await modal_from_card(bot, slack, ActionId.REASSIGN)
     assert view["callback_id"] == CallbackId.REASSIGN_MODAL
 
     await bot.submit(
@@ -210,10 +208,7 @@ async def test_reassign_modal_assigns_the_chosen_persons_pagerduty_user(
 async def test_reassign_modal_to_an_unmapped_person_writes_nothing_and_says_why(
     bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn
 ) -> None:
-    card = await show_card(bot, slack)
-    await bot.click(card, ActionId.REASSIGN)
-    await slack.wait_for(lambda s: len(s.calls_to("views.open")) == 1)
-    view = slack.calls_to("views.open")[0].args["view"]
+    view = await modal_from_card(bot, slack, ActionId.REASSIGN)
 
     await bot.submit(
         view,
