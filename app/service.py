@@ -36,6 +36,7 @@ class Service:
     settings: Settings
     store: Store
     pagerduty: PagerDutyClient
+    intake: Intake
     bolt: AsyncApp
     reporter: Reporter
     sync: CardSync
@@ -83,7 +84,7 @@ class Service:
             reporter=reporter,
             store=store,
         )
-        return cls(settings, store, pagerduty, bolt, reporter, sync)
+        return cls(settings, store, pagerduty, intake, bolt, reporter, sync)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
