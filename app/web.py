@@ -153,6 +153,7 @@ class Endpoints:
             event = parse_event(body)
         except WebhookRejected as rejected:
             WEBHOOK_EVENTS.labels("malformed").inc()
+            logger.warning("webhook refused: %s", rejected.reason)
             return PlainTextResponse(rejected.reason, status_code=rejected.status)
         try:
             accepted = await self._service.store.accept_event(event.id, body.decode())
