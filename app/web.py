@@ -38,6 +38,7 @@ from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.webhooks import WebhookRejected, parse_event, signature_is_valid
 from app.policy import GroupDirectory, load_policy
 from app.settings import Settings
+from app.signatures import signed_by_slack
 from app.store import Store, StoreUnavailable
 
 logger = logging.getLogger(__name__)
@@ -64,10 +65,8 @@ async def _body_within(request: Request, limit: int) -> bytes | None:
 def _signed_by_slack(
     verifier: SignatureVerifier, body: bytes, timestamp: str, signature: str
 ) -> bool:
-    """`v0=` HMAC of `v0:{timestamp}:{body}`, at most 5 minutes old (slack_sdk checks both)."""
-    if not timestamp.isdigit() or not signature.startswith("v0="):
-        return False
-    return verifier.is_valid(body=body, timestamp=timestamp, signature=signature)
+    """`v0=` HMAC of `v0:{timestamp}:{body}`, at most 5 minutes old (app.signatures)."""
+    return signed_by_slack(verifier.signing_secret, body, timestamp, signature)
 
 
 def create_app(
