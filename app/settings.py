@@ -18,6 +18,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+METRICS_TOKEN_MIN_LENGTH = 24
+
 
 class ConfigError(Exception):
     """Invalid configuration; `problems` holds one readable line per problem."""
@@ -65,6 +67,8 @@ class Settings(BaseSettings):
     webhook_lease_seconds: float = Field(default=120, gt=0)
     # On SIGTERM: how long actions already started may take to finish and report.
     shutdown_grace_seconds: float = Field(default=20, ge=0)
+    # GET /metrics answers only with `Authorization: Bearer <this>`; unset, it is not served.
+    metrics_token: SecretStr | None = None
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -83,6 +87,18 @@ class Settings(BaseSettings):
     def _pagerduty_token(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().strip():
             raise ValueError("is empty; create a REST API key under Integrations > API Access Keys")
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if len(value.get_secret_value().strip()) < METRICS_TOKEN_MIN_LENGTH:
+            raise ValueError(
+                f"must be at least {METRICS_TOKEN_MIN_LENGTH} characters"
+                " (for example: openssl rand -hex 24)"
+            )
         return SecretStr(value.get_secret_value().strip())
 
     @field_validator("log_level", mode="before")

@@ -33,7 +33,7 @@ from app.identity import IdentityResolver, load_user_map
 from app.incidents import IncidentActions
 from app.listeners.errors import drain
 from app.logs import RequestLog
-from app.metrics import DEDUPE_HITS, WEBHOOK_EVENTS
+from app.metrics import DEDUPE_HITS, WEBHOOK_EVENTS, scrape_allowed
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.webhooks import WebhookRejected, parse_event, signature_is_valid
 from app.policy import GroupDirectory, load_policy
@@ -190,7 +190,14 @@ def create_app(
             return PlainTextResponse("ready")
         return PlainTextResponse("not ready", status_code=503)
 
-    async def metrics(_: Request) -> Response:
+    async def metrics(request: Request) -> Response:
+        # Off without METRICS_TOKEN, and only for its bearer: it is reachable wherever / is.
+        if settings.metrics_token is None:
+            return PlainTextResponse("not found (set METRICS_TOKEN to serve metrics)", 404)
+        if not scrape_allowed(request.headers.get("authorization"), settings.metrics_token):
+            return PlainTextResponse(
+                "metrics need the METRICS_TOKEN bearer token", 401, {"www-authenticate": "Bearer"}
+            )
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @asynccontextmanager

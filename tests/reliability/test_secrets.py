@@ -22,7 +22,7 @@ import pytest
 
 from app.logs import JsonFormatter
 from app.settings import ConfigError, Settings, load_settings
-from tests.conftest import running_bot
+from tests.conftest import METRICS_TOKEN, running_bot
 from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.signing import FORM, signed_headers, slash_command_body
 from tests.standins.slack import SlackStandIn
@@ -109,8 +109,9 @@ async def drive(
     await post("/pagerduty/webhooks", **forged)
     await post("/pagerduty/webhooks", content=b"{not json", headers=forged["headers"])
     await asyncio.sleep(0.3)  # card sync's work after the 202
+    scraper = {"authorization": f"Bearer {METRICS_TOKEN}"}
     for path in ("/metrics", "/healthz", "/readyz"):
-        bodies.append((await http.get(path)).text)
+        bodies.append((await http.get(path, headers=scraper)).text)
     return bodies
 
 
