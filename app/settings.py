@@ -4,6 +4,7 @@
 every problem and how to fix it, without ever echoing a value (values may be secrets).
 """
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +18,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.store.records import Retention
 
 METRICS_TOKEN_MIN_LENGTH = 24
 
@@ -67,6 +70,9 @@ class Settings(BaseSettings):
     webhook_lease_seconds: float = Field(default=120, gt=0)
     # On SIGTERM: how long actions already started may take to finish and report.
     shutdown_grace_seconds: float = Field(default=20, ge=0)
+    # Webhook events (with their stored bodies) and audit rows are deleted at this age.
+    retention_event_days: int = Field(default=30, ge=1)
+    retention_audit_days: int = Field(default=365, ge=1)
     # GET /metrics answers only with `Authorization: Bearer <this>`; unset, it is not served.
     metrics_token: SecretStr | None = None
 
@@ -122,6 +128,13 @@ class Settings(BaseSettings):
                 " (or set SLACK_APP_TOKEN to use Socket Mode)"
             )
         return self
+
+    @property
+    def retention(self) -> Retention:
+        return Retention(
+            events=timedelta(days=self.retention_event_days),
+            audit=timedelta(days=self.retention_audit_days),
+        )
 
     @property
     def webhook_secrets(self) -> list[SecretStr]:

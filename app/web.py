@@ -78,7 +78,7 @@ def create_app(
     pagerduty = pagerduty or PagerDutyClient(
         str(settings.pagerduty_api_url), settings.pagerduty_api_token
     )
-    store = Store(settings.database_url)
+    store = Store(settings.database_url, settings.retention)
     slack_client = slack_client or build_slack_client(
         settings.slack_bot_token.get_secret_value(), str(settings.slack_api_url)
     )
