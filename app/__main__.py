@@ -26,16 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         return doctor.main(sys.stdout)
     try:
         settings = load_settings()
-        configure_logging(
-            settings.log_level,
-            settings.log_format,
-            secrets=[
-                settings.slack_bot_token.get_secret_value(),
-                settings.slack_signing_secret.get_secret_value(),
-                settings.pagerduty_api_token.get_secret_value(),
-                *(s.get_secret_value() for s in settings.webhook_secrets),
-            ],
-        )
+        configure_logging(settings.log_level, settings.log_format, settings.secret_values)
         web_app = create_app(settings)
     except ConfigError as error:
         print(f"incident-bot cannot start: {error}", file=sys.stderr)

@@ -130,6 +130,19 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for the log redaction (which ignores very short ones)."""
+        optional = [self.slack_app_token, self.metrics_token]
+        return [
+            self.slack_bot_token.get_secret_value(),
+            self.slack_signing_secret.get_secret_value(),
+            self.pagerduty_api_token.get_secret_value(),
+            self.pagerduty_webhook_secrets.get_secret_value(),
+            *(s.get_secret_value() for s in self.webhook_secrets),
+            *(s.get_secret_value() for s in optional if s is not None),
+        ]
+
+    @property
     def retention(self) -> Retention:
         return Retention(
             events=timedelta(days=self.retention_event_days),
