@@ -4,10 +4,9 @@ No logic lives here."""
 import argparse
 import sys
 
-import uvicorn
-
 from app import doctor
 from app.logs import configure_logging
+from app.serving import serve
 from app.settings import ConfigError, load_settings
 from app.web import create_app
 
@@ -31,15 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"incident-bot cannot start: {error}", file=sys.stderr)
         return 2
-    uvicorn.run(
-        web_app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        # Open requests get this long after SIGTERM; the actions they started then get
-        # SHUTDOWN_GRACE_SECONDS more (see app.web's lifespan).
-        timeout_graceful_shutdown=10,
-    )
+    serve(web_app, settings)
     return 0
 
 

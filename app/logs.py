@@ -39,8 +39,15 @@ THROTTLE_SECONDS = 60.0
 
 
 def escape_controls(text: str) -> str:
-    r"""`\n`, `\x1b`, `\u2028` instead of the characters themselves."""
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    r"""`\x0a`, `\x1b`, `\u2028` instead of the characters themselves. (Not the
+    unicode_escape codec: importing it opens a file, which fails when file handles ran out,
+    which is exactly when asyncio logs most.)"""
+    return _CONTROL.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 class JsonFormatter(logging.Formatter):

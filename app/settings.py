@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     webhook_lease_seconds: float = Field(default=120, gt=0)
     # On SIGTERM: how long actions already started may take to finish and report.
     shutdown_grace_seconds: float = Field(default=20, ge=0)
+    # Limits for strangers reaching the server directly (see app.serving).
+    max_connections: int = Field(default=500, ge=1)
+    max_concurrent_requests: int = Field(default=100, ge=1)
+    header_timeout_seconds: float = Field(default=10, gt=0)
+    body_timeout_seconds: float = Field(default=30, gt=0)
+    max_unfinished_request_bytes: int = Field(default=32 * 1024 * 1024, ge=1024 * 1024)
     # Webhook events (with their stored bodies) and audit rows are deleted at this age.
     retention_event_days: int = Field(default=30, ge=1)
     retention_audit_days: int = Field(default=365, ge=1)

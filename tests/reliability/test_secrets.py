@@ -222,12 +222,14 @@ def app_env(slack: SlackStandIn, pagerduty: PagerDutyStandIn, tmp_path: Path, fm
 
 
 @contextlib.asynccontextmanager
-async def python_m_app(env: dict[str, str], cwd: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+async def python_m_app(
+    env: dict[str, str], cwd: Path, **popen: Any
+) -> AsyncIterator[asyncio.subprocess.Process]:
     # Output goes to files, not pipes: a DEBUG-logging process fills a pipe nobody reads
     # and then blocks on its next log line. Read them with `output_of(cwd)`.
     with (cwd / "stdout.log").open("wb") as stdout, (cwd / "stderr.log").open("wb") as stderr:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app", env=env, cwd=cwd, stdout=stdout, stderr=stderr
+            sys.executable, "-m", "app", env=env, cwd=cwd, stdout=stdout, stderr=stderr, **popen
         )
     try:
         yield process
