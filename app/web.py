@@ -52,8 +52,11 @@ MAX_WEBHOOK_BODY_BYTES = 512 * 1024
 async def _body_within(request: Request, limit: int) -> bytes | None:
     """The raw body, or None once it exceeds `limit` (declared or actually sent)."""
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        return None
+    if declared is not None:
+        # isdigit() alone accepts "²" and 5,000 digits, on which int() raises.
+        well_formed = declared.isascii() and declared.isdigit() and len(declared) <= 12
+        if not well_formed or int(declared) > limit:
+            return None
     body = bytearray()
     async for chunk in request.stream():
         body += chunk

@@ -344,13 +344,16 @@ async def test_a_body_over_1_mib_is_refused_413_before_its_signature_is_checked(
     await assert_nothing_done(pagerduty, slack)
 
 
+@pytest.mark.parametrize("declared", ["12abc", "²", "1" * 5000, "٣"])
 async def test_a_content_length_that_is_not_a_number_is_refused_413(
-    app: Bot, pagerduty: PagerDutyStandIn, slack: SlackStandIn
+    app: Bot, pagerduty: PagerDutyStandIn, slack: SlackStandIn, declared: str
 ) -> None:
     body = command_body(slack)
-    headers = signed_headers(SIGNING_SECRET, body, FORM) | {"content-length": "12abc"}
+    headers = signed_headers(SIGNING_SECRET, body, FORM)
+    raw = {name: value.encode() for name, value in headers.items()}
+    raw["content-length"] = declared.encode()
 
-    response = await app.http.post("/slack/events", content=body, headers=headers)
+    response = await app.http.post("/slack/events", content=body, headers=raw)
 
     assert response.status_code == 413
     await assert_nothing_done(pagerduty, slack)
