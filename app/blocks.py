@@ -20,19 +20,30 @@ BUTTON_VALUE_MAX = 2000
 _STATUSES: tuple[str, ...] = get_args(IncidentStatus)
 _EMOJI = {"triggered": ":red_circle:", "acknowledged": ":large_yellow_circle:"}
 _SAFE_ID = re.compile(r"[A-Za-z0-9]{1,64}")  # a button value ends up in a PagerDuty URL path
+# A title in a button value is only for the modal's heading; even fully \u-escaped it keeps
+# the value far under BUTTON_VALUE_MAX.
+_TITLE_IN_VALUE = 100
 
 
 @dataclass(frozen=True)
 class CardState:
     """What a card showed when it was rendered; rides in every button's `value`, so a click
-    carries the state the clicker saw (exactly-once checks compare it with PagerDuty's)."""
+    carries the state the clicker saw (exactly-once checks compare it with PagerDuty's) and
+    what a modal names (number, title) without reading the card's text back. Cards drawn
+    before number and title rode along have neither."""
 
     incident_id: str
     status: IncidentStatus
     level: int | None
+    number: int | None = None
+    title: str | None = None
 
     def to_value(self) -> str:
         data = {"incident_id": self.incident_id, "status": self.status, "level": self.level}
+        if self.number is not None:
+            data["number"] = self.number
+        if self.title is not None:
+            data["title"] = _clip(self.title, _TITLE_IN_VALUE)
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -53,7 +64,12 @@ class CardState:
             raise ValueError(f"bad status: {status!r}")
         if level is not None and (type(level) is not int or level < 1):
             raise ValueError(f"bad level: {level!r}")
-        return cls(incident_id, cast(IncidentStatus, status), level)
+        number, title = data.get("number"), data.get("title")
+        if number is not None and (type(number) is not int or number < 1):
+            raise ValueError(f"bad number: {number!r}")
+        if title is not None and (not isinstance(title, str) or len(title) > 2 * _TITLE_IN_VALUE):
+            raise ValueError("bad title")
+        return cls(incident_id, cast(IncidentStatus, status), level, number, title)
 
 
 @dataclass(frozen=True)
@@ -104,7 +120,7 @@ def incident_card(
             }
         )
     if incident.status != "resolved":
-        value = CardState(incident.id, incident.status, level).to_value()
+        value = CardState(incident.id, incident.status, level, number, title).to_value()
         buttons = [
             _button("Resolve", ActionId.RESOLVE, value),
             _button("Escalate", ActionId.ESCALATE, value)

@@ -14,7 +14,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from app import listeners
-from app.incidents import IncidentActions
+from app.incidents.intake import Intake
+from app.listeners.reporting import Reporter
 from app.metrics import DEDUPE_HITS, SLACK_CALLS
 from app.store import Store
 
@@ -50,7 +51,12 @@ def build_slack_client(token: str, api_url: str) -> AsyncWebClient:
 
 
 def build_app(
-    *, client: AsyncWebClient, signing_secret: str, incidents: IncidentActions, store: Store
+    *,
+    client: AsyncWebClient,
+    signing_secret: str,
+    intake: Intake,
+    reporter: Reporter,
+    store: Store,
 ) -> AsyncApp:
     app = AsyncApp(
         client=client,
@@ -62,7 +68,8 @@ def build_app(
     async def inject_dependencies(
         context: AsyncBoltContext, next: Callable[[], Awaitable[None]]
     ) -> None:
-        context["incidents"] = incidents
+        context["intake"] = intake
+        context["reporter"] = reporter
         # Bolt builds a plain client per request (for per-request tokens, which we never
         # swap); every Slack call goes through our one metered client instead.
         context["client"] = client

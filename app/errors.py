@@ -14,11 +14,15 @@ logged with its traceback, and the person hears only that something broke.
     ├── NeedsLevel              escalate cannot tell the current level; asks for one
     ├── Busy                    another action on the incident holds it too long; try again
     ├── StoppedByShutdown       the process stopped before the action finished
+    ├── SlackUnavailable        Slack failed where we needed it (a thread, a card, a profile)
     └── PagerDutyError          PagerDuty refused or failed (app.pagerduty.errors)
         ├── IncidentNotFound        404
         ├── PagerDutyRejected       400 and other 4xx: PagerDuty's own reason is shown
         ├── PagerDutyMisconfigured  401/403: our token or account, not the person
-        └── PagerDutyUnavailable    429/5xx/timeouts beyond the retry budget
+        ├── PagerDutyUnavailable    429/5xx/timeouts beyond the retry budget
+        ├── PrioritiesDisabled      the account has no priorities (off, or not in its plan)
+        ├── ResponderRequestsUnavailable  402: the plan lacks coordinated responding
+        └── MergeRefused            400 on a merge, in words
 """
 
 from typing import TYPE_CHECKING
@@ -76,8 +80,26 @@ class StoppedByShutdown(BotError):
 
 
 class SlackUnavailable(BotError):
-    """Slack's Web API failed where we needed an answer from it."""
+    """Slack's Web API failed where we needed an answer from it (the webhook worker
+    retries the event later)."""
 
 
 # What a Slack Web API call can raise: Slack's "ok": false, or no answer at all.
 SLACK_FAILURES = (SlackApiError, ClientError, TimeoutError)
+
+_WHY = {
+    "not_in_channel": "I'm not in this channel: invite me with `/invite @incident-bot`",
+    "channel_not_found": "I can't see this channel (a private channel needs an invite)",
+    "is_archived": "this channel is archived",
+    "ratelimited": "Slack is rate-limiting me",
+    "invalid_auth": "my Slack token is not valid; tell whoever runs incident-bot",
+    "account_inactive": "my Slack token was revoked; tell whoever runs incident-bot",
+}
+
+
+def slack_error_reason(error: Exception) -> str:
+    """One of `SLACK_FAILURES`, as a person reads it."""
+    if not isinstance(error, SlackApiError):
+        return "Slack did not answer"
+    code = str(error.response.get("error", "unknown_error"))
+    return _WHY.get(code, code)

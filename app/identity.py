@@ -60,31 +60,34 @@ def load_user_map(path: Path | None) -> dict[str, str]:
 
 class IdentityResolver:
     def __init__(
-        self, pagerduty: PagerDutyClient, user_map: Mapping[str, str], ttl_seconds: float
+        self,
+        pagerduty: PagerDutyClient,
+        slack: AsyncWebClient,
+        user_map: Mapping[str, str],
+        ttl_seconds: float,
     ) -> None:
         self._pagerduty = pagerduty
+        self._slack = slack
         self._user_map = dict(user_map)
         # Only successes are cached: someone who just got mapped works at once.
         self._cache: TTLCache[str, VerifiedUser] = TTLCache(maxsize=10_000, ttl=ttl_seconds)
         self._lookups: SingleFlight[tuple[str, str], VerifiedUser] = SingleFlight()
 
-    async def resolve(
-        self, slack_user_id: str, slack: AsyncWebClient, *, who: str = "You"
-    ) -> VerifiedUser:
+    async def resolve(self, slack_user_id: str, *, who: str = "You") -> VerifiedUser:
         """Raise `NotMapped` (saying why and how to fix it) unless PagerDuty confirms."""
         cached = self._cache.get(slack_user_id)
         if cached is not None:
             return cached
         return await self._lookups.run(
-            (slack_user_id, who), lambda: self._verify(slack_user_id, slack, who)
+            (slack_user_id, who), lambda: self._verify(slack_user_id, who)
         )
 
-    async def _verify(self, slack_user_id: str, slack: AsyncWebClient, who: str) -> VerifiedUser:
+    async def _verify(self, slack_user_id: str, who: str) -> VerifiedUser:
         source: Literal["user map", "Slack profile"]
         if slack_user_id in self._user_map:
             email, source = self._user_map[slack_user_id], "user map"
         else:
-            email, source = await self._profile_email(slack_user_id, slack, who), "Slack profile"
+            email, source = await self._profile_email(slack_user_id, who), "Slack profile"
         user = await self._pagerduty.find_user_by_email(email)
         if user is None:
             logger.info("unmapped user", extra={"slack_user": slack_user_id, "source": source})
@@ -97,9 +100,9 @@ class IdentityResolver:
         self._cache[slack_user_id] = verified
         return verified
 
-    async def _profile_email(self, slack_user_id: str, slack: AsyncWebClient, who: str) -> str:
+    async def _profile_email(self, slack_user_id: str, who: str) -> str:
         try:
-            response = await slack.users_info(user=slack_user_id)
+            response = await self._slack.users_info(user=slack_user_id)
         except SlackApiError as error:
             code = error.response.get("error", "unknown_error")
             if code == "user_not_found":

@@ -19,26 +19,26 @@ from cachetools import TTLCache
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.errors import SLACK_FAILURES, NotAllowed
+from app.incidents.grammar import POLICY_VERBS, Verb
 from app.settings import ConfigError, read_yaml_mapping
 
 logger = logging.getLogger(__name__)
 
-VERBS = frozenset({"show", "ack", "resolve", "escalate", "reassign", "note"})
 URGENCIES = frozenset({"high", "low"})
 
 
 @dataclass(frozen=True)
 class Rule:
     number: int  # 1-based, as a person counts the rules in the file
-    verbs: frozenset[str]
+    verbs: frozenset[Verb]
     urgency: str | None
     users: frozenset[str]
     groups: frozenset[str]
 
-    def applies(self, verb: str, urgency: str) -> bool:
+    def applies(self, verb: Verb, urgency: str) -> bool:
         return verb in self.verbs and self.urgency in (None, urgency)
 
-    def refusal(self, verb: str, number: int) -> NotAllowed:
+    def refusal(self, verb: Verb, number: int) -> NotAllowed:
         who = [f"user group {g}" for g in sorted(self.groups)]
         who += [f"<@{u}>" for u in sorted(self.users)]
         which = f"{self.urgency}-urgency incidents" if self.urgency else "incidents"
@@ -88,7 +88,7 @@ class Policy:
     async def check(
         self,
         *,
-        verb: str,
+        verb: Verb,
         urgency: str,
         number: int,
         slack_user_id: str,
@@ -134,8 +134,8 @@ def _rule(number: int, raw: Any, where: str, problems: list[str]) -> Rule | None
         problems.append(f"{here} must be a mapping with 'verbs' and 'allow'")
         return None
     verbs, urgency, allow = raw.get("verbs"), raw.get("urgency"), raw.get("allow") or {}
-    if not isinstance(verbs, list) or not verbs or not set(verbs) <= VERBS:
-        problems.append(f"{here}: 'verbs' must list some of {', '.join(sorted(VERBS))}")
+    if not isinstance(verbs, list) or not verbs or not set(verbs) <= POLICY_VERBS:
+        problems.append(f"{here}: 'verbs' must list some of {', '.join(sorted(POLICY_VERBS))}")
     if urgency is not None and urgency not in URGENCIES:
         problems.append(f"{here}: 'urgency' must be high or low")
     users, groups = allow.get("users") or [], allow.get("groups") or []
@@ -146,4 +146,10 @@ def _rule(number: int, raw: Any, where: str, problems: list[str]) -> Rule | None
         )
     if problems:
         return None
-    return Rule(number, frozenset(verbs or []), urgency, frozenset(users), frozenset(groups))
+    return Rule(
+        number,
+        frozenset(Verb(v) for v in verbs or []),
+        urgency,
+        frozenset(users),
+        frozenset(groups),
+    )

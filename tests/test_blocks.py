@@ -130,7 +130,8 @@ def test_every_button_value_round_trips_with_the_state_the_card_showed(
     assert buttons
     for button in buttons:
         assert len(button["value"]) <= 2000
-        assert CardState.from_value(button["value"]) == CardState("PT4KHLK", status, level)  # type: ignore[arg-type]
+        expected = CardState("PT4KHLK", status, level, 123, "checkout API error rate high")  # type: ignore[arg-type]
+        assert CardState.from_value(button["value"]) == expected
 
 
 def test_the_metadata_carries_the_incident_id_and_number_for_thread_replies() -> None:

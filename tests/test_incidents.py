@@ -3,7 +3,7 @@
 import pytest
 
 from app.errors import UsageError
-from app.incidents import MAX_TEXT_CHARS, ParsedCommand, Verb, parse_command, parse_ref
+from app.incidents.grammar import MAX_TEXT_CHARS, ParsedCommand, Verb, parse_command, parse_ref
 
 
 @pytest.mark.parametrize(

@@ -147,3 +147,68 @@ def test_a_malformed_policy_is_refused_at_start(
     with pytest.raises(ConfigError) as error:
         load_policy(path)
     assert any(problem in p for p in error.value.problems)
+
+
+# --- every way in is held to the policy and audited (issue: one pipeline) ----------------
+
+
+async def audit_rows(settings: Settings) -> list[tuple[str, str, str]]:
+    store = Store(settings.database_url)
+    await store.open()
+    entries = await store.audit()
+    await store.close()
+    return [(e.verb, e.outcome, e.detail) for e in reversed(entries)]
+
+
+async def test_a_channel_refusal_of_a_slash_command_is_audited(
+    policed: Bot, pagerduty: PagerDutyStandIn, slack: SlackStandIn, settings: Settings
+) -> None:
+    from tests.conftest import SIGNING_SECRET
+    from tests.standins.signing import signed_headers, slash_command_body
+
+    body = slash_command_body(
+        "note 123 hi", channel_id="C0RANDOM", response_url=policed.response_url
+    )
+    headers = signed_headers(SIGNING_SECRET, body, "application/x-www-form-urlencoded")
+    await policed.http.post("/slack/events", content=body, headers=headers)
+    await slack.wait_for(lambda s: len(s.responses) == 1)
+
+    assert await audit_rows(settings) == [("note", "refused", "NotAllowed (channels)")]
+    assert pagerduty.requests == []
+
+
+async def test_a_channel_refusal_of_a_mention_is_audited(
+    policed: Bot, pagerduty: PagerDutyStandIn, slack: SlackStandIn, settings: Settings
+) -> None:
+    from tests.listeners.test_threads import mention
+
+    envelope = mention("ack 123", thread_ts=None)
+    envelope["event"]["channel"] = "C0RANDOM"
+    await policed.event(envelope)
+    await slack.wait_for(lambda s: len(s.calls_to("chat.postEphemeral")) == 1)
+
+    assert "only in <#C0INCIDENTS>" in slack.calls_to("chat.postEphemeral")[0].args["text"]
+    assert await audit_rows(settings) == [("ack", "refused", "NotAllowed (channels)")]
+    assert pagerduty.requests == []
+
+
+async def test_show_is_held_to_a_rule_for_show(
+    settings: Settings, slack: SlackStandIn, pagerduty: PagerDutyStandIn, tmp_path: Path
+) -> None:
+    policy = tmp_path / "show-policy.yml"
+    policy.write_text("rules:\n  - verbs: [show]\n    allow: {users: [U0BOB0002]}\n")
+    configured = settings.model_copy(update={"policy_file": policy})
+    async with running_bot(configured, slack) as bot:
+        text = await refused(bot, "show 123")
+    assert "Policy rule 1 lets only <@U0BOB0002> show incidents" in text
+    assert slack.calls_to("chat.postMessage") == []
+    assert await audit_rows(settings) == [("show", "refused", "NotAllowed (rule 1)")]
+
+
+async def test_show_is_refused_to_an_unmapped_person(
+    bot: Bot, slack: SlackStandIn, settings: Settings
+) -> None:
+    text = await refused(bot, "show 123", user="U0NOPD001")
+    assert "cannot act on PagerDuty incidents yet" in text
+    assert slack.calls_to("chat.postMessage") == []
+    assert await audit_rows(settings) == [("show", "refused", "NotMapped")]

@@ -2,8 +2,9 @@
 
 Every request first waits for the rate budget (a leaky bucket under PagerDuty's 960
 requests/min per key), so a storm of clicks queues here instead of drawing 429s. Work
-nobody is waiting for (webhook processing, the reconciler) runs `in_background()` and
-also passes a smaller bucket, so it can never take the whole budget from a person's click.
+nobody is waiting for (webhook processing, the reconciler) uses `background()`, a view of
+the same client that also passes a smaller bucket, so it can never take the whole budget
+from a person's click.
 
 Retries (tenacity) cover what PagerDuty tells us to retry: 408, 429 (waiting for
 `ratelimit-reset`), 5xx, timeouts and dropped connections; bounded in attempts and in
@@ -11,11 +12,9 @@ each wait. A request that may already have reached PagerDuty is never sent again
 sending it twice would act twice (a note POST); that caller hears "may have landed".
 """
 
+import copy
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
 
 import httpx
@@ -39,22 +38,11 @@ from app.pagerduty.errors import (
     PagerDutyUnavailable,
 )
 from app.pagerduty.models import EscalationPolicy, Incident, Note, OnCall, User
+from app.pagerduty.operations import ResponderOperations
 
 logger = logging.getLogger(__name__)
 
 _RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
-_BACKGROUND: ContextVar[bool] = ContextVar("pagerduty_background", default=False)
-
-
-@contextmanager
-def in_background() -> Iterator[None]:
-    """PagerDuty calls made inside are background work (see the module docstring)."""
-    token = _BACKGROUND.set(True)
-    try:
-        yield
-    finally:
-        _BACKGROUND.reset(token)
-
 
 # Errors raised before the request could have left this process.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -87,7 +75,7 @@ def _error_detail(response: httpx.Response) -> str:
     return f"{message} ({'; '.join(details)})" if details else message
 
 
-class PagerDutyClient:
+class PagerDutyClient(ResponderOperations):
     def __init__(
         self,
         api_url: str,
@@ -111,13 +99,21 @@ class PagerDutyClient:
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
             transport=transport,
         )
-        self._budget = AsyncLimiter(requests_per_second, 1)
         self._background_budget = AsyncLimiter(requests_per_second * background_share, 1)
+        # Every request passes each of these in turn (the background view adds its own).
+        self._budgets: tuple[AsyncLimiter, ...] = (AsyncLimiter(requests_per_second, 1),)
         self._attempts = attempts
         self._max_wait = max_wait_seconds
         self._backoff = wait_exponential_jitter(
             multiplier=backoff_seconds, max=max_wait_seconds, jitter=backoff_seconds
         )
+
+    def background(self) -> "PagerDutyClient":
+        """This client for work nobody waits on: same connection pool and overall budget,
+        plus the smaller background bucket first."""
+        view = copy.copy(self)
+        view._budgets = (self._background_budget, *self._budgets)
+        return view
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -125,8 +121,14 @@ class PagerDutyClient:
     # --- reads -----------------------------------------------------------------------
 
     async def get_incident(self, ref: str) -> Incident:
-        """`ref` is an incident id or its number: PagerDuty's GET accepts both."""
-        data = await self._request("GET", f"/incidents/{ref}", not_found=IncidentNotFound(ref))
+        """`ref` is an incident id or its number: PagerDuty's GET accepts both. The bridge
+        is only sent when asked for."""
+        data = await self._request(
+            "GET",
+            f"/incidents/{ref}",
+            params={"include[]": "conference_bridge"},
+            not_found=IncidentNotFound(ref),
+        )
         return Incident.model_validate(data["incident"])
 
     async def find_user_by_email(self, email: str) -> User | None:
@@ -256,9 +258,8 @@ class PagerDutyClient:
         headers: dict[str, str] | None,
         not_found: BotError | None,
     ) -> dict[str, Any]:
-        if _BACKGROUND.get():
-            await self._background_budget.acquire()
-        await self._budget.acquire()
+        for budget in self._budgets:
+            await budget.acquire()
         started = time.perf_counter()
         try:
             response = await self._http.request(
@@ -291,7 +292,8 @@ class PagerDutyClient:
         if status == 404 and not_found is not None:
             raise not_found
         if status >= 400:
-            raise PagerDutyRejected(f"PagerDuty refused: {escape(_error_detail(response))}")
+            detail = escape(_error_detail(response))
+            raise PagerDutyRejected(f"PagerDuty refused: {detail}", status=status, detail=detail)
         try:
             body = response.json()
         except ValueError:

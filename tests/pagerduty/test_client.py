@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from pydantic import SecretStr
 
-from app.pagerduty.client import PagerDutyClient, in_background
+from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.errors import (
     IncidentNotFound,
     PagerDutyMisconfigured,
@@ -235,9 +235,10 @@ async def test_background_work_cannot_take_the_whole_budget_from_a_person(
         background_share=0.1,  # 3/s for background work
     )
 
+    background = client.background()
+
     async def background_read() -> None:
-        with in_background():
-            await client.get_incident("PT4KHLK")
+        await background.get_incident("PT4KHLK")
 
     backlog = [asyncio.create_task(background_read()) for _ in range(20)]
     await asyncio.sleep(0.1)

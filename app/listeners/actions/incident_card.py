@@ -1,10 +1,9 @@
 """Buttons on an incident card. Acknowledge and Escalate act at once (Escalate after
 Slack's confirm dialog); Resolve and Reassign open a modal first, before any slow call,
-because a `trigger_id` expires 3 s after the click."""
+because a `trigger_id` expires 3 s after the click. Each button's value is the card's
+`CardState`: the incident's id, number and title travel with the click."""
 
-import html
 import json
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,23 +11,32 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from app.blocks import reassign_modal, resolve_modal
-from app.incidents import MAX_TEXT_CHARS, IncidentActions, Verb, parse_card_state
-from app.listeners.errors import reporting_errors
+from app.blocks import CardState, reassign_modal, resolve_modal
+from app.errors import UsageError
+from app.incidents.grammar import MAX_TEXT_CHARS, Verb
+from app.incidents.intake import Intake
+from app.listeners.reporting import Audience, Reporter
 from app.store import CardRef
 
 ButtonHandler = Callable[..., Awaitable[None]]
-# The card's fallback text, as app.blocks.incident_card writes it.
-_FALLBACK = re.compile(r"Incident #(\d+): (.*) \(\w+\)", re.DOTALL)
 
 
-def _card(body: dict[str, Any]) -> CardRef:
+def card_state(value: str) -> CardState:
+    try:
+        return CardState.from_value(value)
+    except ValueError:
+        raise UsageError(
+            "This card is too old to act on. Post a fresh one with `/incident show <number>`."
+        ) from None
+
+
+def clicked_card(body: dict[str, Any]) -> CardRef:
     return CardRef(body["container"]["channel_id"], body["container"]["message_ts"])
 
 
-def modal_metadata(value: str, card: CardRef) -> str:
+def modal_metadata(state: CardState, card: CardRef) -> str:
     """What a modal must carry back to act on the card it came from."""
-    return json.dumps({"state": value, "channel": card.channel, "ts": card.ts})
+    return json.dumps({"state": state.to_value(), "channel": card.channel, "ts": card.ts})
 
 
 def acting_button(verb: Verb) -> ButtonHandler:
@@ -39,29 +47,26 @@ def acting_button(verb: Verb) -> ButtonHandler:
         body: dict[str, Any],
         action: dict[str, Any],
         respond: AsyncRespond,
-        client: AsyncWebClient,
-        incidents: IncidentActions,
+        intake: Intake,
+        reporter: Reporter,
     ) -> None:
         await ack()
-        async with reporting_errors(body, respond, client):
-            private = await incidents.click(
+        audience = Audience.of(body, respond)
+        async with reporter.reporting(audience):
+            reply = await intake.click(
                 verb,
                 slack_user_id=body["user"]["id"],
-                state=parse_card_state(action.get("value", "")),
-                card=_card(body),
-                slack=client,
+                seen=card_state(action.get("value", "")),
+                card=clicked_card(body),
             )
-            if private:
-                await respond(
-                    text="\n".join(private), response_type="ephemeral", replace_original=False
-                )
+            await reporter.deliver(reply, audience, public_ts=None)
 
     handle.__name__ = f"handle_{verb}_button"
     return handle
 
 
 def modal_button(build: Callable[[int, str, str], dict[str, Any]]) -> ButtonHandler:
-    """A button that opens a modal at once, from what the card itself says (no PagerDuty
+    """A button that opens a modal at once, from what the button carries (no PagerDuty
     call may come first: the trigger_id would expire)."""
 
     async def handle(
@@ -70,25 +75,18 @@ def modal_button(build: Callable[[int, str, str], dict[str, Any]]) -> ButtonHand
         action: dict[str, Any],
         respond: AsyncRespond,
         client: AsyncWebClient,
+        reporter: Reporter,
     ) -> None:
         await ack()
-        async with reporting_errors(body, respond, client):
-            value = action.get("value", "")
-            parse_card_state(value)
-            number, title = _number_and_title(body)
+        async with reporter.reporting(Audience.of(body, respond)):
+            state = card_state(action.get("value", ""))
+            metadata = modal_metadata(state, clicked_card(body))
             await client.views_open(
                 trigger_id=body["trigger_id"],
-                view=build(number, title, modal_metadata(value, _card(body))),
+                view=build(state.number or 0, state.title or "this incident", metadata),
             )
 
     return handle
-
-
-def _number_and_title(body: dict[str, Any]) -> tuple[int, str]:
-    match = _FALLBACK.fullmatch(str((body.get("message") or {}).get("text", "")))
-    if match is None:
-        return 0, "this incident"
-    return int(match.group(1)), html.unescape(match.group(2))
 
 
 handle_acknowledge_button = acting_button(Verb.ACK)

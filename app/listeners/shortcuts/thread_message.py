@@ -8,8 +8,14 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.blocks import escalate_modal, notice_modal
-from app.incidents import MAX_TEXT_CHARS, IncidentActions
-from app.listeners.errors import reporting_errors
+from app.incidents.grammar import MAX_TEXT_CHARS
+from app.incidents.intake import Intake
+from app.listeners.reporting import Audience, Reporter
+
+NOT_A_THREAD = (
+    "That message is not in an incident card's thread. Use `/incident escalate <number>` or "
+    "mention me with the number."
+)
 
 
 def _thread_of(shortcut: dict[str, Any]) -> tuple[str, str]:
@@ -23,31 +29,28 @@ async def handle_escalate_shortcut(
     shortcut: dict[str, Any],
     respond: AsyncRespond,
     client: AsyncWebClient,
-    incidents: IncidentActions,
+    intake: Intake,
+    reporter: Reporter,
 ) -> None:
     """Open the modal first (the trigger_id lasts 3 s), then fill in the incident and its
     next level, with the message as the note."""
     await ack()
     channel, parent = _thread_of(shortcut)
     note = str((shortcut.get("message") or {}).get("text") or "")
-    async with reporting_errors(shortcut, respond, client):
+    async with reporter.reporting(Audience.of(shortcut, respond)):
         opened = await client.views_open(
             trigger_id=shortcut["trigger_id"],
             view=escalate_modal("", about=None, level=None, note=note, max_chars=MAX_TEXT_CHARS),
         )
         view_id = opened["view"]["id"]
-        incident_id = await incidents.incident_in_thread(channel, parent, client)
+        incident_id = await intake.incident_in_thread(channel, parent)
         if incident_id is None:
-            await client.views_update(
-                view_id=view_id,
-                view=notice_modal(
-                    "Not an incident thread",
-                    "That message is not in an incident card's thread. Use "
-                    "`/incident escalate <number>` or mention me with the number.",
-                ),
-            )
+            view = notice_modal("Not an incident thread", NOT_A_THREAD)
+            await client.views_update(view_id=view_id, view=view)
             return
-        about, level = await incidents.escalation_preview(incident_id)
+        about, level = await intake.escalation_preview(
+            slack_user_id=shortcut["user"]["id"], channel=channel, incident_id=incident_id
+        )
         metadata = json.dumps({"incident_id": incident_id, "channel": channel, "thread": parent})
         await client.views_update(
             view_id=view_id,
@@ -61,16 +64,16 @@ async def handle_add_to_notes_shortcut(
     ack: AsyncAck,
     shortcut: dict[str, Any],
     respond: AsyncRespond,
-    client: AsyncWebClient,
-    incidents: IncidentActions,
+    intake: Intake,
+    reporter: Reporter,
 ) -> None:
     await ack()
     channel, _ = _thread_of(shortcut)
-    async with reporting_errors(shortcut, respond, client):
-        confirmation = await incidents.add_message_to_notes(
+    audience = Audience.of(shortcut, respond)
+    async with reporter.reporting(audience):
+        reply = await intake.add_message_to_notes(
             slack_user_id=shortcut["user"]["id"],
             channel=channel,
             message=shortcut.get("message") or {},
-            slack=client,
         )
-        await respond(text=confirmation, response_type="ephemeral", replace_original=False)
+        await reporter.deliver(reply, audience, public_ts=None)

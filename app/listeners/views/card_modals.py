@@ -5,12 +5,12 @@ import json
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
-from slack_sdk.web.async_client import AsyncWebClient
 
 from app.blocks import CardState, assignee_from, resolution_from
 from app.ids import BlockId
-from app.incidents import IncidentActions, Verb
-from app.listeners.errors import reporting_errors
+from app.incidents.grammar import Verb
+from app.incidents.intake import Intake, Way
+from app.listeners.reporting import Audience, Reporter
 from app.listeners.views.form import refuse, too_long
 from app.store import CardRef
 
@@ -31,33 +31,22 @@ async def _submit(
     verb: Verb,
     body: dict[str, Any],
     origin: tuple[CardState, CardRef],
-    client: AsyncWebClient,
-    incidents: IncidentActions,
+    intake: Intake,
+    reporter: Reporter,
     **inputs: str,
 ) -> None:
     # No response_url on a modal: errors and results go as ephemerals in the card's channel.
     state, card = origin
-    async with reporting_errors({**body, "channel_id": card.channel}, None, client):
-        private = await incidents.click(
-            verb,
-            slack_user_id=body["user"]["id"],
-            state=state,
-            card=card,
-            slack=client,
-            **inputs,
+    audience = Audience(card.channel, body["user"]["id"])
+    async with reporter.reporting(audience):
+        reply = await intake.click(
+            verb, slack_user_id=body["user"]["id"], seen=state, card=card, way=Way.MODAL, **inputs
         )
-        if private:
-            await client.chat_postEphemeral(
-                channel=card.channel, user=body["user"]["id"], text="\n".join(private)
-            )
+        await reporter.deliver(reply, audience, public_ts=None)
 
 
 async def handle_resolve_submission(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    view: dict[str, Any],
-    client: AsyncWebClient,
-    incidents: IncidentActions,
+    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], intake: Intake, reporter: Reporter
 ) -> None:
     note = resolution_from(view.get("state") or {})
     origin = _origin(view)
@@ -68,15 +57,11 @@ async def handle_resolve_submission(
         await refuse(ack, BlockId.RESOLUTION, problem)
         return
     await ack()
-    await _submit(Verb.RESOLVE, body, origin, client, incidents, note=note)
+    await _submit(Verb.RESOLVE, body, origin, intake, reporter, text=note)
 
 
 async def handle_reassign_submission(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    view: dict[str, Any],
-    client: AsyncWebClient,
-    incidents: IncidentActions,
+    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], intake: Intake, reporter: Reporter
 ) -> None:
     assignee = assignee_from(view.get("state") or {})
     origin = _origin(view)
@@ -87,4 +72,4 @@ async def handle_reassign_submission(
         await refuse(ack, BlockId.ASSIGNEE, "Choose a person.")
         return
     await ack()
-    await _submit(Verb.REASSIGN, body, origin, client, incidents, assignee=assignee)
+    await _submit(Verb.REASSIGN, body, origin, intake, reporter, target=assignee)

@@ -4,21 +4,16 @@ import json
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
-from slack_sdk.web.async_client import AsyncWebClient
 
 from app.blocks import escalation_from
 from app.ids import BlockId
-from app.incidents import IncidentActions
-from app.listeners.errors import reporting_errors
+from app.incidents.intake import Intake
+from app.listeners.reporting import Audience, Reporter
 from app.listeners.views.form import refuse, too_long
 
 
 async def handle_escalate_submission(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    view: dict[str, Any],
-    client: AsyncWebClient,
-    incidents: IncidentActions,
+    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], intake: Intake, reporter: Reporter
 ) -> None:
     level_text, note = escalation_from(view.get("state") or {})
     try:
@@ -35,17 +30,13 @@ async def handle_escalate_submission(
         return
     await ack()
     user = body["user"]["id"]
-    errors_go_to = {"channel_id": channel, "user_id": user, "event": {"thread_ts": thread}}
-    async with reporting_errors(errors_go_to, None, client):
-        private = await incidents.escalate_from_thread(
+    audience = Audience(channel, user, thread_ts=thread)
+    async with reporter.reporting(audience):
+        reply = await intake.escalate_in_thread(
             slack_user_id=user,
             channel=channel,
             incident_id=incident_id,
             level=int(level_text) if level_text else None,
             note=note,
-            slack=client,
         )
-        if private:
-            await client.chat_postEphemeral(
-                channel=channel, user=user, thread_ts=thread, text="\n".join(private)
-            )
+        await reporter.deliver(reply, audience, public_ts=thread)

@@ -13,14 +13,14 @@ from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any
 
-from app.blocks import gone_card
-from app.cards import Cards
 from app.channel_routes import ChannelRoutes
-from app.errors import BotError
-from app.incidents import IncidentActions
+from app.errors import BotError, SlackUnavailable
+from app.incidents.cards import IncidentCards
+from app.incidents.grammar import Verb
+from app.incidents.locks import IncidentLocks
+from app.incidents.outcomes import RecentActions
 from app.metrics import WEBHOOK_EVENTS
 from app.mrkdwn import escape
-from app.pagerduty.client import in_background
 from app.pagerduty.errors import IncidentNotFound, PagerDutyUnavailable
 from app.pagerduty.models import Incident
 from app.pagerduty.webhooks import WebhookEvent, WebhookRejected, parse_event
@@ -46,27 +46,36 @@ _SAID = {
     "incident.responder.added": "added a responder",
     "incident.status_update_published": "published a status update",
 }
-
-
-class SlackDown(Exception):
-    """Slack failed while the event was being applied: try the event again later."""
+# The events that report an action the bot itself may just have taken.
+_ECHOES = {
+    "incident.acknowledged": Verb.ACK,
+    "incident.resolved": Verb.RESOLVE,
+    "incident.escalated": Verb.ESCALATE,
+    "incident.reassigned": Verb.REASSIGN,
+    "incident.annotated": Verb.NOTE,
+}
 
 
 class CardSync:
+    """Runs in the background: give it `locks` and `cards` that read PagerDuty through the
+    background client (`PagerDutyClient.background()`), so it never takes a person's budget."""
+
     def __init__(
         self,
         *,
-        cards: Cards,
+        cards: IncidentCards,
+        locks: IncidentLocks,
+        recent: RecentActions,
         store: Store,
         routes: ChannelRoutes,
-        incidents: IncidentActions,
         holder: str,
         lease: timedelta,
     ) -> None:
         self.cards = cards
+        self.locks = locks
+        self.recent = recent
         self.store = store
         self.routes = routes
-        self.incidents = incidents
         self.holder = holder  # this process, for leases
         self.lease = lease
         self._wake = asyncio.Event()
@@ -93,10 +102,6 @@ class CardSync:
                 next_reconcile = loop.time() + reconcile_seconds
 
     async def _step(self, reconcile_seconds: float, *, reconcile: bool) -> None:
-        with in_background():
-            await self._step_in_background(reconcile_seconds, reconcile=reconcile)
-
-    async def _step_in_background(self, reconcile_seconds: float, *, reconcile: bool) -> None:
         try:
             await self.process_inbox()
             if reconcile:
@@ -121,7 +126,7 @@ class CardSync:
                 logger.error(
                     "stored webhook event is unreadable", extra={"event": pending.event_id}
                 )
-            except (SlackDown, PagerDutyUnavailable) as error:
+            except (SlackUnavailable, PagerDutyUnavailable) as error:
                 if pending.attempts + 1 < MAX_ATTEMPTS:
                     logger.warning("event will be retried: %s", error)
                     await self.store.retry_event_later(pending.event_id)
@@ -140,20 +145,21 @@ class CardSync:
         try:
             # Under the incident's lock, so a click being handled now cannot be overdrawn
             # by a card rendered from an older read.
-            async with self.incidents.fresh(incident_id) as incident:
+            async with self.locks.fresh(incident_id) as incident:
                 await self._redraw(event, incident)
         except IncidentNotFound:
             for ref in await self.store.cards_for(incident_id):
-                await self._or_retry_later(self.cards.update_quietly(ref, gone_card(incident_id)))
+                await self._or_retry_later(self.cards.redraw(ref, None, incident_id))
             await self.store.mark_cards_closed(incident_id)
 
     async def _redraw(self, event: WebhookEvent, incident: Incident) -> None:
-        card = await self.incidents.card_for(incident)
+        card = await self.cards.card_for(incident)
         posted = None
         if event.event_type == "incident.triggered":
             posted = await self._post_new_card(incident, card)
         said = _SAID.get(event.event_type)
-        if said and self.incidents.just_did(incident.id, said):
+        echo = _ECHOES.get(event.event_type)
+        if echo is not None and self.recent.just_did(incident.id, echo):
             said = None  # PagerDuty telling us what we did ourselves: the thread has it
         for ref in await self.store.cards_for(incident.id):
             if ref == posted:
@@ -173,7 +179,7 @@ class CardSync:
         try:
             return await self.cards.post(channel, incident.id, card)
         except BotError as error:
-            raise SlackDown(error.message) from None
+            raise SlackUnavailable(error.message) from None
 
     async def release(self) -> None:
         """At shutdown: let another replica (or this one restarted) reconcile at once."""
@@ -187,17 +193,16 @@ class CardSync:
         redrawn = 0
         for incident_id in await self.store.open_incidents_with_cards():
             try:
-                async with self.incidents.fresh(incident_id) as incident:
+                async with self.locks.fresh(incident_id) as incident:
                     redrawn += await self._redraw_all(incident_id, incident)
             except IncidentNotFound:
                 redrawn += await self._redraw_all(incident_id, None)
         return redrawn
 
     async def _redraw_all(self, incident_id: str, incident: Incident | None) -> int:
-        card = await self.incidents.card_for(incident) if incident else gone_card(incident_id)
         refs = await self.store.cards_for(incident_id)
         for ref in refs:
-            await self.cards.update_quietly(ref, card)
+            await self.cards.redraw(ref, incident, incident_id)
         if incident is None or incident.status == "resolved":
             await self.store.mark_cards_closed(incident_id)
         return len(refs)
@@ -206,4 +211,4 @@ class CardSync:
     async def _or_retry_later(call: Awaitable[str | None]) -> None:
         problem = await call
         if problem is not None:
-            raise SlackDown(problem)
+            raise SlackUnavailable(problem)

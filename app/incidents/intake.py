@@ -1,0 +1,282 @@
+"""The one pipeline every way in (slash command, mention, button, modal, shortcut) runs:
+
+    channel -> identity -> policy -> audit -> act -> redraw -> Reply
+
+Channel and identity are checked here, once per request; the policy's per-incident rules
+are checked by the action on its fresh read (they depend on the incident's urgency). Every
+attempt leaves an audit row and a metric, refusals included, whichever way it came in.
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from app.blocks import CardState
+from app.errors import BotError, NotAllowed, NothingToDo, NotMapped, UsageError
+from app.identity import IdentityResolver, VerifiedUser
+from app.incidents.actions import IncidentActions
+from app.incidents.cards import IncidentCards
+from app.incidents.grammar import (
+    MENTION_USAGE,
+    USAGE,
+    ParsedCommand,
+    Verb,
+    checked_text,
+    parse_command,
+    parse_mention,
+    without_mention_of,
+)
+from app.incidents.outcomes import Outcome, Reply, incident_link
+from app.metrics import ACTIONS, UNMAPPED_REFUSALS
+from app.mrkdwn import escape
+from app.pagerduty.errors import IncidentNotFound
+from app.policy import Policy
+from app.store import AuditEntry, CardRef, Store, StoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+class Way(StrEnum):
+    """How a request came in; it decides only how the answer is delivered."""
+
+    COMMAND = "command"
+    MENTION = "mention"
+    BUTTON = "button"
+    MODAL = "modal"
+    SHORTCUT = "shortcut"
+
+
+@dataclass(frozen=True)
+class Request:
+    command: ParsedCommand
+    slack_user_id: str
+    channel: str
+    way: Way
+    origin: CardRef | None = None  # the card thread it was asked in: the reply goes there
+    clicked: CardRef | None = None  # the card whose button or modal it was
+    seen: CardState | None = None  # what that card showed when it was clicked
+
+    @property
+    def announced(self) -> bool:
+        """Commands and mentions are answered in public; clicks speak through the card."""
+        return self.way in (Way.COMMAND, Way.MENTION)
+
+
+class Intake:
+    def __init__(
+        self,
+        *,
+        actions: IncidentActions,
+        cards: IncidentCards,
+        identity: IdentityResolver,
+        policy: Policy,
+        store: Store,
+    ) -> None:
+        self._actions = actions
+        self._cards = cards
+        self._identity = identity
+        self._policy = policy
+        self._store = store
+
+    # --- the ways in ------------------------------------------------------------------
+
+    async def command(self, text: str, *, slack_user_id: str, channel: str) -> Reply:
+        """`/incident ...`."""
+        request = Request(parse_command(text), slack_user_id, channel, Way.COMMAND)
+        return await self.handle(request)
+
+    async def mention(
+        self,
+        text: str,
+        *,
+        bot_user_id: str,
+        slack_user_id: str,
+        channel: str,
+        thread_ts: str | None,
+    ) -> Reply:
+        """`@incident-bot <verb> ...`: in a card's thread the incident is the card's."""
+        incident_id = (
+            await self._cards.incident_in_thread(channel, thread_ts) if thread_ts else None
+        )
+        command = parse_mention(without_mention_of(bot_user_id, text), incident_id)
+        origin = CardRef(channel, thread_ts) if incident_id and thread_ts else None
+        return await self.handle(Request(command, slack_user_id, channel, Way.MENTION, origin))
+
+    async def click(
+        self,
+        verb: Verb,
+        *,
+        slack_user_id: str,
+        seen: CardState,
+        card: CardRef,
+        way: Way = Way.BUTTON,
+        text: str = "",
+        target: str = "",
+    ) -> Reply:
+        """A card's button, or the modal it opened: `seen` is what the card showed."""
+        command = ParsedCommand(verb, (seen.incident_id,), text=text, target=target)
+        request = Request(command, slack_user_id, card.channel, way, clicked=card, seen=seen)
+        return await self.handle(request)
+
+    async def escalate_in_thread(
+        self, *, slack_user_id: str, channel: str, incident_id: str, level: int | None, note: str
+    ) -> Reply:
+        """The escalate shortcut's modal, submitted."""
+        command = ParsedCommand(Verb.ESCALATE, (incident_id,), level=level, text=note)
+        return await self.handle(Request(command, slack_user_id, channel, Way.MODAL))
+
+    async def handle(self, request: Request) -> Reply:
+        """Raises `BotError` when nothing at all could be done."""
+        verb = request.command.verb
+        if verb is Verb.HELP:
+            return Reply(private=[MENTION_USAGE if request.way is Way.MENTION else USAGE])
+        if verb is Verb.WHOAMI:
+            return Reply(private=[await self._whoami(request.slack_user_id)])
+        actor = await self._admit(request, " ".join(request.command.refs))
+        refs = request.command.refs
+        if len(refs) == 1:
+            return await self._act(request, actor, refs[0])
+        results = await asyncio.gather(
+            *(self._act(request, actor, ref) for ref in refs), return_exceptions=True
+        )
+        reply = Reply()
+        for ref, result in zip(refs, results, strict=True):
+            if isinstance(result, BotError):
+                reply.private.append(f"{ref}: {result.message}")
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                reply += result
+        return reply
+
+    async def add_message_to_notes(
+        self, *, slack_user_id: str, channel: str, message: dict[str, Any]
+    ) -> Reply:
+        """The "Add to incident notes" shortcut: the message, its author and a permalink
+        become a PagerDuty note written as the person who used the shortcut."""
+        parent = str(message.get("thread_ts") or message.get("ts") or "")
+        incident_id = await self._cards.incident_in_thread(channel, parent) if parent else None
+        if incident_id is None:
+            raise UsageError(
+                "That message is not in an incident card's thread, so I don't know which "
+                "incident to add it to. Use `/incident note <ref> <text>` instead."
+            )
+        request = Request(
+            ParsedCommand(Verb.NOTE, (incident_id,)),
+            slack_user_id,
+            channel,
+            Way.SHORTCUT,
+            origin=CardRef(channel, parent),
+        )
+        actor = await self._admit(request, incident_id)
+        async with self._attempt(request, incident_id, record_success=False):
+            text = str(message.get("text") or "").strip()
+            if not text:
+                raise UsageError("That message has no text to add.")
+            author = await self._cards.display_name(str(message.get("user") or ""))
+            permalink = await self._cards.permalink(channel, str(message.get("ts") or ""))
+            note = f"{text}\n— {author} in Slack" + (f": {permalink}" if permalink else "")
+        command = replace(request.command, text=checked_text(note, "message"))
+        return await self._act(replace(request, command=command), actor, incident_id)
+
+    async def incident_in_thread(self, channel: str, thread_ts: str) -> str | None:
+        return await self._cards.incident_in_thread(channel, thread_ts)
+
+    async def escalation_preview(
+        self, *, slack_user_id: str, channel: str, incident_id: str
+    ) -> tuple[str, int | None]:
+        """What the escalate shortcut's modal shows (the incident, where it stands, its next
+        level), once the channel, the person and the policy allow them to escalate it."""
+        request = Request(
+            ParsedCommand(Verb.ESCALATE, (incident_id,)), slack_user_id, channel, Way.SHORTCUT
+        )
+        actor = await self._admit(request, incident_id)
+        async with self._attempt(request, incident_id, record_success=False):
+            incident, where = await self._actions.preview_escalation(actor, incident_id)
+        now = f"level {where.current} of {where.levels}" if where.current else "an unknown level"
+        return f"{incident_link(incident)} is at {now} of {where.policy_name}.", where.following
+
+    # --- the steps ---------------------------------------------------------------------
+
+    async def _whoami(self, slack_user_id: str) -> str:
+        actor = await self._identity.resolve(slack_user_id)
+        return (
+            f"You act in PagerDuty as {escape(actor.pagerduty.name)} "
+            f"({escape(actor.email)}), matched by your {actor.source}."
+        )
+
+    async def _admit(self, request: Request, incident: str) -> VerifiedUser:
+        """Channel, then identity: a refusal here is audited against every ref asked for."""
+        async with self._attempt(request, incident, record_success=False):
+            self._policy.check_channel(request.channel)
+            return await self._identity.resolve(request.slack_user_id)
+
+    async def _act(self, request: Request, actor: VerifiedUser, ref: str) -> Reply:
+        try:
+            async with self._attempt(request, ref):
+                outcome = await self._actions.perform(actor, request.command, ref, request.seen)
+        except IncidentNotFound:
+            if request.clicked is not None:
+                await self._cards.redraw(request.clicked, None, ref)
+            raise
+        except NothingToDo as refusal:
+            if request.clicked is not None and refusal.incident is not None:
+                await self._cards.redraw(request.clicked, refusal.incident, refusal.incident.id)
+            raise
+        return await self._tell(request, outcome)
+
+    async def _tell(self, request: Request, outcome: Outcome) -> Reply:
+        if outcome.verb is Verb.SHOW:
+            return Reply(private=await self._cards.show(outcome.incident, request.channel))
+        problems = await self._cards.refresh(outcome, request.origin, request.clicked)
+        private = list(outcome.private)
+        if request.announced:
+            return Reply(public=[outcome.announcement], private=private)
+        if request.way is Way.SHORTCUT:
+            private.append(f"Added to the notes of {incident_link(outcome.incident)}.")
+        elif problems:
+            private.append(
+                f"Done: {outcome.announcement} But Slack would not update the card "
+                f"({', '.join(sorted(set(problems)))}); it may be stale until the next change."
+            )
+        return Reply(private=private)
+
+    @asynccontextmanager
+    async def _attempt(
+        self, request: Request, incident: str, *, record_success: bool = True
+    ) -> AsyncIterator[None]:
+        """The audit trail and metrics of one attempted action, whatever its outcome."""
+        try:
+            yield
+        except BotError as error:
+            await self._audit(request, incident, "refused", error)
+            raise
+        except Exception as error:
+            await self._audit(request, incident, "failed", error)
+            raise
+        if record_success:
+            await self._audit(request, incident, "done")
+
+    async def _audit(
+        self, request: Request, incident: str, outcome: str, error: Exception | None = None
+    ) -> None:
+        verb = request.command.verb
+        ACTIONS.labels(str(verb), outcome).inc()
+        if isinstance(error, NotMapped):
+            UNMAPPED_REFUSALS.inc()
+        detail = type(error).__name__ if error else ""
+        if isinstance(error, NotAllowed):
+            detail += f" (rule {error.rule})" if error.rule else " (channels)"
+        entry = AuditEntry(
+            datetime.now(UTC), request.slack_user_id, str(verb), incident, outcome, detail
+        )
+        try:
+            await self._store.record(entry)
+        except StoreUnavailable:
+            # The action itself stands or fell on its own; losing its audit line is logged.
+            logger.error("audit entry not stored", extra={"audit": str(entry)})

@@ -1,0 +1,77 @@
+"""`fresh(ref)`: the incident as PagerDuty has it now, while no other action of ours on it
+runs (an asyncio lock within this process, the store's lock across replicas), so the
+second of two simultaneous clicks reads the first one's result."""
+
+import asyncio
+import copy
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from app.errors import Busy
+from app.pagerduty.client import PagerDutyClient
+from app.pagerduty.models import Incident
+from app.single_flight import SingleFlight
+from app.store import Store
+
+# How long an action waits for another replica's action on the same incident.
+LOCK_WAIT = timedelta(seconds=30)
+_IDS_REMEMBERED = 10_000
+
+
+class IncidentLocks:
+    def __init__(self, pagerduty: PagerDutyClient, store: Store) -> None:
+        self._pagerduty = pagerduty
+        self._store = store
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._ids_by_number: OrderedDict[str, str] = OrderedDict()
+        self._id_lookups: SingleFlight[str, str] = SingleFlight()
+
+    def reading_with(self, pagerduty: PagerDutyClient) -> "IncidentLocks":
+        """The same locks, reading through another client (the background budget's)."""
+        view = copy.copy(self)
+        view._pagerduty = pagerduty
+        return view
+
+    @asynccontextmanager
+    async def fresh(self, ref: str) -> AsyncIterator[Incident]:
+        incident_id = await self.incident_id(ref)
+        lock, users = self._locks.get(incident_id, (asyncio.Lock(), 0))
+        self._locks[incident_id] = (lock, users + 1)
+        try:
+            async with lock, self._across_replicas(incident_id):
+                yield await self._pagerduty.get_incident(incident_id)
+        finally:
+            lock, users = self._locks[incident_id]
+            if users == 1:
+                del self._locks[incident_id]
+            else:
+                self._locks[incident_id] = (lock, users - 1)
+
+    async def incident_id(self, ref: str) -> str:
+        """Writes need the id; an incident's number never changes, so remember it."""
+        if not ref.isdigit():
+            return ref
+        known = self._ids_by_number.get(ref)
+        if known is None:
+            known = await self._id_lookups.run(ref, lambda: self._look_up_id(ref))
+        return known
+
+    async def _look_up_id(self, ref: str) -> str:
+        incident_id = (await self._pagerduty.get_incident(ref)).id
+        self._ids_by_number[ref] = incident_id
+        if len(self._ids_by_number) > _IDS_REMEMBERED:
+            self._ids_by_number.popitem(last=False)
+        return incident_id
+
+    @asynccontextmanager
+    async def _across_replicas(self, incident_id: str) -> AsyncIterator[None]:
+        try:
+            async with self._store.exclusive(f"incident:{incident_id}", LOCK_WAIT):
+                yield
+        except TimeoutError:
+            raise Busy(
+                "Someone else's action on this incident is taking long; nothing was "
+                "changed. Try again in a moment."
+            ) from None

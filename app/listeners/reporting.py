@@ -1,0 +1,140 @@
+"""The one place a request's outcome reaches Slack: a `Reply` delivered the way its
+request came in, or a failure turned into a sentence for the person alone.
+
+Listeners ack first and then work inside `Reporter.reporting`. (Bolt's own `app.error`
+hook cannot be used for work done after `ack()`: when a listener fails within Bolt's
+10 ms ack poll, Bolt replaces the ack with nothing and Slack sees a 404.) The same
+wrapper registers the work as in flight, so a shutdown can let it finish (`drain`).
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from app.errors import SLACK_FAILURES, BotError, StoppedByShutdown, slack_error_reason
+from app.incidents.outcomes import Reply
+from app.mrkdwn import escape
+
+logger = logging.getLogger(__name__)
+
+STOPPED = (
+    "incident-bot was restarting and stopped before it finished this. Check the incident "
+    "in PagerDuty before trying again."
+)
+SLACK_REFUSED = (
+    "Slack did not accept my answer ({reason}). What you asked for may have been done: "
+    "check the incident in PagerDuty before trying again."
+)
+SOMETHING_BROKE = (
+    "Something went wrong inside incident-bot, so it stopped there. The error is in its "
+    "log; check the incident in PagerDuty before trying again."
+)
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Where a request's answers go: its `respond` (response_url) when it has one, else
+    ephemerals to `user` in `channel` (in `thread_ts`'s thread), public lines there too."""
+
+    channel: str | None
+    user: str | None
+    respond: AsyncRespond | None = None
+    thread_ts: str | None = None
+
+    @classmethod
+    def of(cls, body: dict[str, Any], respond: AsyncRespond | None = None) -> "Audience":
+        event = body.get("event") or {}
+        channel = (
+            body.get("channel_id") or (body.get("channel") or {}).get("id") or event.get("channel")
+        )
+        user = body.get("user_id") or (body.get("user") or {}).get("id") or event.get("user")
+        usable = respond if respond is not None and respond.response_url else None
+        return cls(channel, user, usable, event.get("thread_ts"))
+
+
+class Reporter:
+    def __init__(self, slack: AsyncWebClient) -> None:
+        self._slack = slack
+        # Bolt runs each listener after ack() in a task of its own; these are working.
+        self._in_flight: set[asyncio.Task[Any]] = set()
+
+    @asynccontextmanager
+    async def reporting(self, audience: Audience) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+        try:
+            yield
+        except Exception as error:  # the one handler: BotErrors are told, the rest logged too
+            await self._tell_about(error, audience)
+        except asyncio.CancelledError:  # shutdown outlasted its grace period (see drain)
+            await self._tell_about(StoppedByShutdown(STOPPED), audience)
+            raise
+        finally:
+            if task is not None:
+                self._in_flight.discard(task)
+
+    async def deliver(self, reply: Reply, audience: Audience, *, public_ts: str | None) -> None:
+        """Public lines to the channel (in `public_ts`'s thread, if given), private ones to
+        the person."""
+        if reply.public:
+            text = "\n".join(reply.public)
+            if audience.respond is not None:
+                await audience.respond(text=text, response_type="in_channel")
+            elif audience.channel:
+                await self._slack.chat_postMessage(
+                    channel=audience.channel, thread_ts=public_ts, text=text
+                )
+        if reply.private:
+            await self._tell(audience, "\n".join(reply.private))
+
+    async def drain(self, grace_seconds: float) -> int:
+        """Wait up to `grace_seconds` for the actions in flight (each tells its person how
+        it went); returns how many were still running when the grace period ended."""
+        pending = {task for task in self._in_flight if not task.done()}
+        if not pending:
+            return 0
+        logger.info("waiting for %d action(s) in flight", len(pending))
+        _, still_running = await asyncio.wait(pending, timeout=grace_seconds)
+        if still_running:
+            logger.warning("%d action(s) did not finish before shutdown", len(still_running))
+            for task in still_running:
+                task.cancel()  # each tells its person it was stopped (reporting)
+            await asyncio.wait(still_running, timeout=5)
+        return len(still_running)
+
+    async def _tell_about(self, error: Exception, audience: Audience) -> None:
+        if isinstance(error, BotError):
+            logger.info("refused: %s", type(error).__name__)
+            message = error.message
+        elif isinstance(error, SLACK_FAILURES):
+            # Slack refused a reply, a modal or a card; what was asked may well be done.
+            reason = slack_error_reason(error)
+            logger.warning("a Slack call failed: %s", reason)
+            message = SLACK_REFUSED.format(reason=escape(reason))
+        else:
+            logger.error("listener failed", exc_info=error)
+            message = SOMETHING_BROKE
+        try:
+            await self._tell(audience, message)
+        except SLACK_FAILURES as slack_error:
+            logger.error(
+                "could not tell the person what went wrong: %s", type(slack_error).__name__
+            )
+
+    async def _tell(self, audience: Audience, text: str) -> None:
+        if audience.respond is not None:
+            await audience.respond(text=text, response_type="ephemeral", replace_original=False)
+        elif audience.channel and audience.user:
+            await self._slack.chat_postEphemeral(
+                channel=audience.channel,
+                user=audience.user,
+                text=text,
+                thread_ts=audience.thread_ts,
+            )

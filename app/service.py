@@ -1,0 +1,125 @@
+"""The running bot: every part built once from the settings (`Service.build`), then started
+and stopped together (`Service.running`). Nothing is created at import time."""
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from app.bolt import build_app, build_slack_client
+from app.channel_routes import load_channel_routes
+from app.identity import IdentityResolver, load_user_map
+from app.incidents.actions import IncidentActions
+from app.incidents.cards import IncidentCards
+from app.incidents.intake import Intake
+from app.incidents.locks import IncidentLocks
+from app.incidents.outcomes import RecentActions
+from app.incidents.sync import CardSync
+from app.listeners.reporting import Reporter
+from app.pagerduty.client import PagerDutyClient
+from app.policy import GroupDirectory, load_policy
+from app.settings import Settings
+from app.store import Store
+
+
+@dataclass
+class Service:
+    settings: Settings
+    store: Store
+    pagerduty: PagerDutyClient
+    intake: Intake
+    bolt: AsyncApp
+    reporter: Reporter
+    sync: CardSync
+    ready: bool = False
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        pagerduty: PagerDutyClient | None = None,
+        slack: AsyncWebClient | None = None,
+    ) -> "Service":
+        pagerduty = pagerduty or PagerDutyClient(
+            str(settings.pagerduty_api_url), settings.pagerduty_api_token
+        )
+        slack = slack or build_slack_client(
+            settings.slack_bot_token.get_secret_value(), str(settings.slack_api_url)
+        )
+        store = Store(settings.database_url, settings.retention)
+        identity = IdentityResolver(
+            pagerduty, slack, load_user_map(settings.user_map_file), settings.identity_cache_seconds
+        )
+        policy = load_policy(settings.policy_file)
+        recent = RecentActions()
+        locks = IncidentLocks(pagerduty, store)
+        cards = IncidentCards(slack, store, pagerduty, recent)
+        actions = IncidentActions(pagerduty, locks, identity, policy, GroupDirectory(slack), recent)
+        intake = Intake(actions=actions, cards=cards, identity=identity, policy=policy, store=store)
+        reporter = Reporter(slack)
+        background = pagerduty.background()
+        sync = CardSync(
+            cards=cards.reading_with(background),
+            locks=locks.reading_with(background),
+            recent=recent,
+            store=store,
+            routes=load_channel_routes(settings.channel_routes_file),
+            holder=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+            lease=timedelta(seconds=settings.webhook_lease_seconds),
+        )
+        bolt = build_app(
+            client=slack,
+            signing_secret=settings.slack_signing_secret.get_secret_value(),
+            intake=intake,
+            reporter=reporter,
+            store=store,
+        )
+        return cls(settings, store, pagerduty, intake, bolt, reporter, sync)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        settings = self.settings
+        await self.store.open()
+        await self.sync.catch_up(reconcile_seconds=settings.reconcile_interval_seconds)
+        # With an app-level token Slack's traffic arrives over Socket Mode. Its handler
+        # needs the running loop, so it is made here, not at build time.
+        socket_mode = (
+            AsyncSocketModeHandler(self.bolt, settings.slack_app_token.get_secret_value())
+            if settings.slack_app_token
+            else None
+        )
+        if socket_mode is not None:
+            await socket_mode.connect_async()
+        worker = asyncio.create_task(
+            self.sync.run(
+                poll_seconds=settings.webhook_retry_seconds,
+                reconcile_seconds=settings.reconcile_interval_seconds,
+            ),
+            name="card-sync",
+        )
+        self.ready = True
+        try:
+            yield
+        finally:
+            # Requests have stopped (uvicorn closed the listener); let the actions they
+            # started finish and tell their people, then stop the rest.
+            self.ready = False
+            if socket_mode is not None:
+                await socket_mode.close_async()
+            await self.reporter.drain(settings.shutdown_grace_seconds)
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+            await self.sync.release()
+            await self.pagerduty.aclose()
+            await self.store.close()

@@ -1,0 +1,172 @@
+"""The intake, the one pipeline every way in runs, driven directly (no HTTP) against the
+stand-ins: channel -> identity -> policy -> audit -> act -> redraw -> Reply."""
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.blocks import CardState
+from app.errors import NotAllowed, NotMapped, UsageError
+from app.incidents.grammar import Verb
+from app.incidents.intake import Intake, Way
+from app.service import Service
+from app.settings import Settings
+from app.store import AuditEntry, CardRef
+from tests.conftest import CARD_TS, fast_pagerduty_client
+from tests.standins.pagerduty import PagerDutyStandIn
+from tests.standins.slack import SlackStandIn
+
+ALICE = "U0ALICE01"
+CARD = CardRef("C0INCIDENTS", CARD_TS)
+SEEN = CardState("PT4KHLK", "triggered", 1, 123, "checkout API error rate high")
+
+
+def with_policy(settings: Settings, tmp_path: Path, document: str) -> Service:
+    """The whole service as `python -m app` builds it, with this POLICY_FILE."""
+    policy_file = tmp_path / "policy.yml"
+    policy_file.write_text(document)
+    configured = settings.model_copy(update={"policy_file": policy_file})
+    return Service.build(configured, pagerduty=fast_pagerduty_client(configured))
+
+
+@pytest.fixture
+async def service(settings: Settings, tmp_path: Path) -> AsyncIterator[Service]:
+    service = with_policy(settings, tmp_path, "{}\n")
+    async with service.running():
+        yield service
+
+
+async def audit(service: Service) -> list[AuditEntry]:
+    return list(reversed(await service.store.audit()))
+
+
+async def test_a_command_acts_as_the_verified_person_and_announces_it(
+    service: Service, pagerduty: PagerDutyStandIn
+) -> None:
+    reply = await service.intake.command("ack 123", slack_user_id=ALICE, channel="C0INCIDENTS")
+
+    assert reply.public == [
+        "<@U0ALICE01> acknowledged <https://acme.pagerduty.com/incidents/PT4KHLK"
+        "|#123 checkout API error rate high>."
+    ]
+    [write] = pagerduty.writes
+    assert write.headers["from"] == "alice@example.com"
+    [entry] = await audit(service)
+    assert (entry.verb, entry.incident, entry.outcome) == ("ack", "123", "done")
+
+
+async def test_a_click_speaks_through_the_card_not_the_channel(
+    service: Service, slack: SlackStandIn, card_thread: None
+) -> None:
+    reply = await service.intake.click(Verb.ACK, slack_user_id=ALICE, seen=SEEN, card=CARD)
+
+    assert reply.public == []
+    assert [c.args["ts"] for c in slack.calls_to("chat.update")] == [CARD_TS]
+    [line] = [c.args for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts")]
+    assert line["text"] == "<@U0ALICE01> acknowledged"
+
+
+def every_way_in(intake: Intake, channel: str) -> dict[str, Callable[[], Coroutine[Any, Any, Any]]]:
+    """One request of each way in, from `channel`."""
+    return {
+        "command": lambda: intake.command("note 123 hi", slack_user_id=ALICE, channel=channel),
+        "mention": lambda: intake.mention(
+            "<@U0INCBOT1> ack 123",
+            bot_user_id="U0INCBOT1",
+            slack_user_id=ALICE,
+            channel=channel,
+            thread_ts=None,
+        ),
+        "button": lambda: intake.click(
+            Verb.ACK, slack_user_id=ALICE, seen=SEEN, card=CardRef(channel, CARD_TS)
+        ),
+        "modal": lambda: intake.click(
+            Verb.RESOLVE,
+            slack_user_id=ALICE,
+            seen=SEEN,
+            card=CardRef(channel, CARD_TS),
+            way=Way.MODAL,
+            text="fixed",
+        ),
+        "shortcut note": lambda: intake.add_message_to_notes(
+            slack_user_id=ALICE, channel=channel, message={"ts": CARD_TS, "text": "look"}
+        ),
+        "escalate shortcut": lambda: intake.escalation_preview(
+            slack_user_id=ALICE, channel=channel, incident_id="PT4KHLK"
+        ),
+        "escalate modal": lambda: intake.escalate_in_thread(
+            slack_user_id=ALICE, channel=channel, incident_id="PT4KHLK", level=None, note=""
+        ),
+        "show": lambda: intake.command("show 123", slack_user_id=ALICE, channel=channel),
+    }
+
+
+WAYS = list(every_way_in(None, "").keys())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("way", WAYS)
+async def test_a_channel_refusal_from_every_way_in_is_audited_and_sends_nothing(
+    way: str,
+    settings: Settings,
+    tmp_path: Path,
+    pagerduty: PagerDutyStandIn,
+    slack: SlackStandIn,
+    card_thread: None,
+) -> None:
+    refusing = with_policy(settings, tmp_path, "channels: [C0CHECKOUT]\n")
+    async with refusing.running():
+        with pytest.raises(NotAllowed, match="only in <#C0CHECKOUT>"):
+            await every_way_in(refusing.intake, "C0INCIDENTS")[way]()
+        entries = await audit(refusing)
+
+    assert [(e.slack_user_id, e.outcome, e.detail) for e in entries] == [
+        (ALICE, "refused", "NotAllowed (channels)")
+    ]
+    assert pagerduty.writes == []
+    assert slack.calls_to("chat.postMessage") == []
+
+
+async def test_show_is_refused_by_a_policy_rule_for_show(
+    settings: Settings, tmp_path: Path, pagerduty: PagerDutyStandIn, slack: SlackStandIn
+) -> None:
+    rule = "rules:\n  - verbs: [show]\n    allow: {users: [U0BOB0002]}\n"
+    service = with_policy(settings, tmp_path, rule)
+    async with service.running():
+        with pytest.raises(NotAllowed, match="Policy rule 1 lets only <@U0BOB0002> show"):
+            await service.intake.command("show 123", slack_user_id=ALICE, channel="C0INCIDENTS")
+        await service.intake.command("show 123", slack_user_id="U0BOB0002", channel="C0INCIDENTS")
+        entries = await audit(service)
+
+    assert [(e.slack_user_id, e.verb, e.outcome) for e in entries] == [
+        (ALICE, "show", "refused"),
+        ("U0BOB0002", "show", "done"),
+    ]
+    assert len(slack.calls_to("chat.postMessage")) == 1  # Bob's card only
+
+
+async def test_show_is_refused_for_an_unmapped_person(
+    service: Service, slack: SlackStandIn
+) -> None:
+    with pytest.raises(NotMapped):
+        await service.intake.command("show 123", slack_user_id="U0NOPD001", channel="C0INCIDENTS")
+    [entry] = await audit(service)
+    assert (entry.verb, entry.outcome, entry.detail) == ("show", "refused", "NotMapped")
+    assert slack.calls_to("chat.postMessage") == []
+
+
+async def test_help_and_whoami_need_no_incident_and_write_no_audit(service: Service) -> None:
+    helped = await service.intake.command("help", slack_user_id=ALICE, channel="C0INCIDENTS")
+    me = await service.intake.command("whoami", slack_user_id=ALICE, channel="C0INCIDENTS")
+    assert "/incident ack" in helped.private[0]
+    assert "alice@example.com" in me.private[0]
+    assert await audit(service) == []
+
+
+async def test_a_malformed_command_never_reaches_pagerduty(
+    service: Service, pagerduty: PagerDutyStandIn
+) -> None:
+    with pytest.raises(UsageError, match="I don't know `explode`"):
+        await service.intake.command("explode 123", slack_user_id=ALICE, channel="C0INCIDENTS")
+    assert pagerduty.requests == []
