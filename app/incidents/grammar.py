@@ -178,7 +178,7 @@ def parse_command(text: str) -> ParsedCommand:
 def without_mention_of(bot_user_id: str, text: str) -> str:
     """The text of a mention with the bot's own `<@B…>` / `<@B…|name>` taken out. The label
     is bounded so a hostile `<@B…|` repeated thousands of times stays linear."""
-    return re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]{{0,200}})?>", " ", text)
+    return re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^<>]{{0,200}})?>", " ", text)
 
 
 def parse_mention(text: str, thread_incident: str | None) -> ParsedCommand:
