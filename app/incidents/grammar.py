@@ -7,9 +7,10 @@ just do this?"); the words people read are rendered from it, never matched again
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from app.errors import UsageError
-from app.mrkdwn import escape
+from app.mrkdwn import escape, text_of_blocks
 
 # Long enough for any resolution or hand-over note, short enough to echo in one Slack
 # section (3,000 chars) with room for who/what, and far under PagerDuty's limits.
@@ -100,6 +101,13 @@ class ParsedCommand:
     @property
     def ref(self) -> str:
         return self.refs[0]
+
+
+def message_as_typed(message: dict[str, Any]) -> str:
+    """A Slack message's text as its author typed it; a message posted with blocks only
+    (by an app, say) has an empty `text`, so its blocks are read instead."""
+    escaped = str(message.get("text") or "").strip() or text_of_blocks(message.get("blocks") or [])
+    return as_typed(escaped)
 
 
 def as_typed(slack_text: str) -> str:
@@ -223,14 +231,16 @@ def _parse(words: _Words, thread_incident: str | None) -> ParsedCommand:
 
 
 def _names_incident(verb: Verb, token: str | None) -> bool:
-    """In a card's thread: does this word name an incident rather than start the text?"""
+    """In a card's thread: does this word name an incident rather than start the text?
+    Numbers, `#123` and links do; an id must have a digit, so a note that starts with a
+    shouted word (`note DATABASE down`) stays on the card's incident."""
     if token is None or (verb is Verb.ESCALATE and token.isascii() and token.isdigit()):
         return False
     try:
-        parse_ref(token)
+        ref = parse_ref(token)
     except UsageError:
         return False
-    return True
+    return ref.isdigit() or any(char.isdigit() for char in ref)
 
 
 def _verb(word: str) -> Verb:

@@ -45,6 +45,12 @@ def test_a_mention_in_a_card_thread_that_names_none_acts_on_the_card() -> None:
     assert parse_mention("ack", "PT4KHLK").refs == ("PT4KHLK",)
 
 
+def test_a_shouted_word_in_a_card_thread_is_text_not_an_incident_id() -> None:
+    parsed = parse_mention("note DATABASE down again", "PT4KHLK")
+    assert (parsed.refs, parsed.text) == (("PT4KHLK",), "DATABASE down again")
+    assert parse_mention("note PT4KHL9 down", "PQ0RIJJ").refs == ("PT4KHL9",)  # an id has digits
+
+
 def test_a_bare_number_after_escalate_in_a_card_thread_is_the_level() -> None:
     parsed = parse_mention("escalate 2", "PT4KHLK")
     assert (parsed.refs, parsed.level) == (("PT4KHLK",), 2)
