@@ -1,6 +1,23 @@
 """The durable store: claims, cards, audit trail, webhook inbox, leases; SQLite or PostgreSQL."""
 
-from app.store.records import AuditEntry, CardRef, PendingEvent, StoreUnavailable
+from app.store.records import (
+    AuditEntry,
+    CardRef,
+    LastAction,
+    PendingEvent,
+    PostDecision,
+    PostTurn,
+    StoreUnavailable,
+)
 from app.store.sql import Store
 
-__all__ = ["AuditEntry", "CardRef", "PendingEvent", "Store", "StoreUnavailable"]
+__all__ = [
+    "AuditEntry",
+    "CardRef",
+    "LastAction",
+    "PendingEvent",
+    "PostDecision",
+    "PostTurn",
+    "Store",
+    "StoreUnavailable",
+]
