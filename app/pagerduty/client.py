@@ -59,6 +59,9 @@ def in_background() -> Iterator[None]:
 # Errors raised before the request could have left this process.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _MAX_USER_PAGES = 5
+# PagerDuty's classic pagination stops at offset 10,000; a reconcile never needs more.
+_MAX_INCIDENT_PAGES = 100
+_OPEN_STATUSES = ["triggered", "acknowledged"]
 
 
 class _Transient(Exception):
@@ -128,6 +131,27 @@ class PagerDutyClient:
         """`ref` is an incident id or its number: PagerDuty's GET accepts both."""
         data = await self._request("GET", f"/incidents/{ref}", not_found=IncidentNotFound(ref))
         return Incident.model_validate(data["incident"])
+
+    async def list_open_incidents(self) -> list[Incident]:
+        """Every triggered or acknowledged incident, 100 per request (one request per 100
+        open incidents, however many cards): what a bulk reconcile compares cards with.
+
+        Offset pages can shift while incidents change: one resolved between two pages can
+        push another past the page boundary, so absence from this list is a hint to read
+        that incident (`get_incident`), not proof that it is resolved. Duplicates are dropped."""
+        incidents: dict[str, Incident] = {}
+        for page in range(_MAX_INCIDENT_PAGES):
+            data = await self._request(
+                "GET",
+                "/incidents",
+                params={"statuses[]": _OPEN_STATUSES, "limit": 100, "offset": page * 100},
+            )
+            for raw in data.get("incidents", []):
+                incident = Incident.model_validate(raw)
+                incidents.setdefault(incident.id, incident)
+            if not data.get("more"):
+                break
+        return list(incidents.values())
 
     async def find_user_by_email(self, email: str) -> User | None:
         """The user whose email is exactly `email` (any case). `query` matches loosely,

@@ -157,6 +157,7 @@ class PagerDutyStandIn:
             ("GET", "users", self._list_users),
             ("GET", "oncalls", self._list_oncalls),
             ("GET", "escalation_policies/{}", self._get_policy),
+            ("GET", "incidents", self._list_incidents),
             ("GET", "incidents/{}", self._get_incident),
             ("PUT", "incidents/{}", self._update_incident),
             ("POST", "incidents/{}/notes", self._create_note),
@@ -423,6 +424,20 @@ class PagerDutyStandIn:
             "teams": [],
         }
         return {"escalation_policy": body}
+
+    def _list_incidents(self, rec: RecordedRequest) -> dict[str, Any]:
+        """Classic offset pagination, oldest first, filtered by `statuses[]` when given."""
+        statuses = set(rec.query.get("statuses[]", []))
+        limit = int((rec.query.get("limit") or ["25"])[0])
+        offset = int((rec.query.get("offset") or ["0"])[0])
+        matching = [
+            self._public(i)
+            for i in self.incidents.values()
+            if not statuses or i["status"] in statuses
+        ]
+        page = matching[offset : offset + limit]
+        more = offset + limit < len(matching)
+        return {"incidents": page, "limit": limit, "offset": offset, "more": more, "total": None}
 
     def _get_incident(self, rec: RecordedRequest, key: str) -> dict[str, Any]:
         by_number = {str(i["incident_number"]): i for i in self.incidents.values()}
