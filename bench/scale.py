@@ -136,6 +136,7 @@ async def restart(open_cards: int, observe: float, ready_cap: float) -> dict[str
         }
         await bot.stop()
         unchanged["sigterm_exit_s"] = bot.stop_seconds
+        unchanged["sigterm_forced"] = bot.stop_forced  # still running 15 s on: SIGKILLed
 
         changed_ids = list(fleet.seeded)[:CHANGED_WHILE_DOWN]
         for incident_id in changed_ids:

@@ -107,7 +107,7 @@ def scale_targets(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 name,
                 "5 changed: no other card redrawn",
                 f"{changed['other_cards_redrawn']}{window}",
-                _ok(changed["other_cards_redrawn"] == 0),
+                _ok(changed["other_cards_redrawn"] == 0 and changed["redrawn"] == 5),
             ),
         ]
     if crash := results.get("crash"):
