@@ -90,7 +90,6 @@ class Service:
     async def running(self) -> AsyncIterator[None]:
         settings = self.settings
         await self.store.open()
-        await self.sync.catch_up(reconcile_seconds=settings.reconcile_interval_seconds)
         # With an app-level token Slack's traffic arrives over Socket Mode. Its handler
         # needs the running loop, so it is made here, not at build time.
         socket_mode = (
@@ -100,6 +99,8 @@ class Service:
         )
         if socket_mode is not None:
             await socket_mode.connect_async()
+        # Ready as soon as the store is open: catching up (stored events, the first
+        # reconcile) is the worker's first step, in the background.
         worker = asyncio.create_task(
             self.sync.run(
                 poll_seconds=settings.webhook_retry_seconds,
@@ -114,10 +115,12 @@ class Service:
             # Requests have stopped (uvicorn closed the listener); let the actions they
             # started finish and tell their people, then stop the rest.
             self.ready = False
+            # Background work stops at once (a stored event not finished is retried by
+            # the next process); people's actions get the grace period.
+            worker.cancel()
             if socket_mode is not None:
                 await socket_mode.close_async()
             await self.reporter.drain(settings.shutdown_grace_seconds)
-            worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
             await self.sync.release()

@@ -87,23 +87,20 @@ class CardSync:
     def wake(self) -> None:
         self._wake.set()
 
-    async def catch_up(self, *, reconcile_seconds: float) -> None:
-        """At start: finish what a previous process accepted, repair drifted cards."""
-        await self._step(reconcile_seconds, reconcile=True)
-
     async def run(self, *, poll_seconds: float, reconcile_seconds: float) -> None:
-        """The background worker: the inbox whenever woken or every `poll_seconds`
+        """The background worker. Its first step catches up (stored events, a reconcile),
+        after the bot is ready; then the inbox whenever woken or every `poll_seconds`
         (retries, other replicas' leftovers), the reconciler every `reconcile_seconds`."""
         loop = asyncio.get_running_loop()
-        next_reconcile = loop.time() + reconcile_seconds
+        next_reconcile = loop.time()
         while True:
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=poll_seconds)
             reconcile = loop.time() >= next_reconcile
             await self._step(reconcile_seconds, reconcile=reconcile)
             if reconcile:
                 next_reconcile = loop.time() + reconcile_seconds
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=poll_seconds)
 
     async def _step(self, reconcile_seconds: float, *, reconcile: bool) -> None:
         try:
