@@ -27,6 +27,7 @@ from app.incidents.sync import CardSync
 from app.listeners.reporting import Reporter
 from app.pagerduty.client import PagerDutyClient
 from app.policy import GroupDirectory, load_policy
+from app.posting_queue import ChannelPostingQueue
 from app.settings import Settings
 from app.store import Store
 
@@ -40,6 +41,7 @@ class Service:
     bolt: AsyncApp
     reporter: Reporter
     sync: CardSync
+    posting: ChannelPostingQueue
     ready: bool = False
 
     @classmethod
@@ -61,9 +63,10 @@ class Service:
             pagerduty, slack, load_user_map(settings.user_map_file), settings.identity_cache_seconds
         )
         policy = load_policy(settings.policy_file)
-        recent = RecentActions()
+        recent = RecentActions(store)
         locks = IncidentLocks(pagerduty, store)
         cards = IncidentCards(slack, store, pagerduty, recent)
+        posting = ChannelPostingQueue()
         actions = IncidentActions(pagerduty, locks, identity, policy, GroupDirectory(slack), recent)
         intake = Intake(actions=actions, cards=cards, identity=identity, policy=policy, store=store)
         reporter = Reporter(slack)
@@ -71,7 +74,9 @@ class Service:
         sync = CardSync(
             cards=cards.reading_with(background),
             locks=locks.reading_with(background),
+            pagerduty=background,
             recent=recent,
+            posting=posting,
             store=store,
             routes=load_channel_routes(settings.channel_routes_file),
             holder=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
@@ -84,7 +89,7 @@ class Service:
             reporter=reporter,
             store=store,
         )
-        return cls(settings, store, pagerduty, intake, bolt, reporter, sync)
+        return cls(settings, store, pagerduty, intake, bolt, reporter, sync, posting)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -123,6 +128,7 @@ class Service:
             await self.reporter.drain(settings.shutdown_grace_seconds)
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
+            await self.posting.close()
             await self.sync.release()
             await self.pagerduty.aclose()
             await self.store.close()

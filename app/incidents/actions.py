@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from app.blocks import CardState
 from app.errors import NeedsLevel, NothingToDo, NotMapped, UsageError
 from app.identity import IdentityResolver, VerifiedUser
-from app.incidents.escalation import Escalation, escalation_of
+from app.incidents.escalation import Escalation, FreshPolicies, escalation_of
 from app.incidents.grammar import MENTION, SLACK_USER_ID, ParsedCommand, Verb
 from app.incidents.locks import IncidentLocks
 from app.incidents.outcomes import Outcome, RecentActions, ago
@@ -75,7 +75,7 @@ class IncidentActions:
             "action done", extra={"verb": str(outcome.verb), "incident": outcome.incident.id}
         )
         if outcome.verb is not Verb.SHOW:
-            self._recent.record(outcome)
+            await self._recent.record(outcome)
         return outcome
 
     async def _authorize(self, actor: VerifiedUser, verb: Verb, incident: Incident) -> None:
@@ -89,9 +89,9 @@ class IncidentActions:
             groups=self._groups,
         )
 
-    def _moved_on(self, incident: Incident, what: str) -> NothingToDo:
+    async def _moved_on(self, incident: Incident, what: str) -> NothingToDo:
         """A refusal that says who moved the incident on, when it went through us."""
-        last = self._recent.last(incident.id)
+        last = await self._recent.last(incident.id)
         since = f" (<@{last.slack_user_id}> {last.did}{ago(last.at)})" if last is not None else ""
         return NothingToDo(f"{what}{since}; nothing was changed.", incident=incident)
 
@@ -100,7 +100,7 @@ class IncidentActions:
     ) -> tuple[Incident, Escalation]:
         incident = await self._pagerduty.get_incident(incident_id)
         await self._authorize(actor, Verb.ESCALATE, incident)
-        return incident, await escalation_of(incident, self._pagerduty)
+        return incident, await escalation_of(incident, FreshPolicies(self._pagerduty))
 
     async def show(
         self, actor: VerifiedUser, ref: str, command: ParsedCommand, seen: CardState | None
@@ -124,6 +124,7 @@ class IncidentActions:
                 raise NothingToDo(
                     f"{already(incident, 'acknowledged')}; nothing was changed.", incident
                 )
+            await self._recent.about_to(incident.id, Verb.ACK)
             incident = await self._pagerduty.update_incident(
                 incident.id, actor.email, status="acknowledged"
             )
@@ -138,6 +139,7 @@ class IncidentActions:
             changes: dict[str, str] = {"status": "resolved"}
             if command.text:
                 changes["resolution"] = command.text
+            await self._recent.about_to(incident.id, Verb.RESOLVE)
             incident = await self._pagerduty.update_incident(incident.id, actor.email, **changes)
         return Outcome(actor, incident, Verb.RESOLVE, note=command.text)
 
@@ -149,14 +151,14 @@ class IncidentActions:
             await self._authorize(actor, Verb.ESCALATE, incident)
             number = incident.incident_number
             _unless_resolved(incident)
-            where = await escalation_of(incident, self._pagerduty)
+            where = await escalation_of(incident, FreshPolicies(self._pagerduty))
             if level is not None and level > where.levels:
                 raise UsageError(
                     f"{where.policy_name} has {where.levels} level(s); there is no level {level}."
                 )
             if seen is not None and seen.level is not None and where.current != seen.level:
                 shown = f"level {where.current}" if where.current else "another level"
-                raise self._moved_on(incident, f"#{number} has moved on to {shown} since")
+                raise await self._moved_on(incident, f"#{number} has moved on to {shown} since")
             if level is None:
                 if where.current is None:
                     raise NeedsLevel(
@@ -176,6 +178,7 @@ class IncidentActions:
                 raise NothingToDo(
                     f"#{number} is already at level {level}; nothing was changed.", incident
                 )
+            await self._recent.about_to(incident.id, Verb.ESCALATE)
             incident = await self._pagerduty.update_incident(
                 incident.id, actor.email, escalation_level=level
             )
@@ -197,6 +200,7 @@ class IncidentActions:
                     f"{escape(assignee.name)}; nothing was changed.",
                     incident=incident,
                 )
+            await self._recent.about_to(incident.id, Verb.REASSIGN)
             incident = await self._pagerduty.update_incident(
                 incident.id,
                 actor.email,
@@ -211,6 +215,7 @@ class IncidentActions:
         # storm, notes must not queue behind each other's PagerDuty round trips.
         incident = await self._pagerduty.get_incident(await self._locks.incident_id(ref))
         await self._authorize(actor, Verb.NOTE, incident)
+        await self._recent.about_to(incident.id, Verb.NOTE)
         await self._pagerduty.add_note(incident.id, actor.email, command.text)
         return Outcome(actor, incident, Verb.NOTE, note=command.text)
 

@@ -3,6 +3,8 @@ the lines in its thread, and finding the incident of a thread. One card per inci
 channel; where each one is lives in the store."""
 
 import copy
+import hashlib
+import json
 import logging
 from collections.abc import Awaitable
 from typing import Any
@@ -15,6 +17,7 @@ from app.ids import CARD_METADATA_EVENT
 from app.incidents.escalation import escalation_of
 from app.incidents.outcomes import Outcome, RecentActions
 from app.pagerduty.client import PagerDutyClient
+from app.pagerduty.drawing_cache import DrawingCache
 from app.pagerduty.models import Incident
 from app.store import CardRef, Store
 
@@ -33,24 +36,30 @@ class IncidentCards:
         self._store = store
         self._pagerduty = pagerduty
         self._recent = recent
+        # Drawing a card may use a policy or on-call list up to a minute old; actions read
+        # their own fresh (`FreshPolicies`).
+        self._policies = DrawingCache(pagerduty)
 
     def reading_with(self, pagerduty: PagerDutyClient) -> "IncidentCards":
         """The same cards, reading PagerDuty through another client (the background one)."""
         view = copy.copy(self)
         view._pagerduty = pagerduty
+        view._policies = DrawingCache(pagerduty)
         return view
+
+    @property
+    def slack(self) -> AsyncWebClient:
+        return self._slack
 
     async def card_for(self, incident: Incident) -> dict[str, Any]:
         where = (
-            None
-            if incident.status == "resolved"
-            else await escalation_of(incident, self._pagerduty)
+            None if incident.status == "resolved" else await escalation_of(incident, self._policies)
         )
         return incident_card(
             incident,
             level=where.current if where else None,
             levels=where.levels if where else None,
-            last_action=self._recent.last(incident.id),
+            last_action=await self._recent.last(incident.id),
         )
 
     # --- posting and redrawing ---------------------------------------------------------
@@ -64,6 +73,7 @@ class IncidentCards:
             ) from None
         ref = CardRef(channel, str(response["ts"]))
         await self._store.replace_card(incident_id, ref)
+        await self._store.set_card_digest(ref, card_digest(card))
         return ref
 
     async def show(self, incident: Incident, channel: str) -> list[str]:
@@ -100,15 +110,28 @@ class IncidentCards:
     async def redraw(self, ref: CardRef, incident: Incident | None, incident_id: str) -> str | None:
         """One card at PagerDuty's state (`None`: PagerDuty no longer has the incident);
         returns the problem, if any, as `update_quietly` does."""
-        card = await self.card_for(incident) if incident else gone_card(incident_id)
-        return await self.update_quietly(ref, card)
+        return await self.update_quietly(ref, await self.drawn(incident, incident_id))
+
+    async def drawn(self, incident: Incident | None, incident_id: str) -> dict[str, Any]:
+        """The card of `incident`, or of one PagerDuty no longer has (`None`)."""
+        return await self.card_for(incident) if incident else gone_card(incident_id)
 
     async def update_quietly(self, ref: CardRef, card: dict[str, Any]) -> str | None:
         """Redraw a card after a change that already happened; returns the problem, if any,
         instead of raising, because the change must still be reported as done."""
-        return await self._problem_of(
+        problem = await self._problem_of(
             "chat.update", self._slack.chat_update(channel=ref.channel, ts=ref.ts, **card)
         )
+        if problem is None:
+            await self._store.set_card_digest(ref, card_digest(card))
+        return problem
+
+    async def update_if_changed(self, ref: CardRef, card: dict[str, Any]) -> str | None:
+        """`update_quietly`, skipped when the message already shows `card` (its stored
+        digest says so): background redraws cost Slack calls only for real changes."""
+        if await self._store.card_digest(ref) == card_digest(card):
+            return None
+        return await self.update_quietly(ref, card)
 
     async def reply_quietly(self, ref: CardRef, text: str) -> str | None:
         """One line in the card's thread ("@alice acknowledged")."""
@@ -168,3 +191,9 @@ class IncidentCards:
             return str(response["permalink"])
         except (*SLACK_FAILURES, KeyError):
             return ""
+
+
+def card_digest(card: dict[str, Any]) -> str:
+    """What a card message shows, in 64 hex digits: equal digests, nothing to redraw."""
+    canonical = json.dumps(card, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()

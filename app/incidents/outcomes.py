@@ -1,17 +1,19 @@
 """What an action did and how it is said: the `Outcome` of an action, the `Reply` a way in
 delivers, and the recent actions a card shows ("@alice acknowledged 2 min ago")."""
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from app.blocks import LastAction
 from app.identity import VerifiedUser
 from app.incidents.grammar import Verb
 from app.mrkdwn import escape, link
 from app.pagerduty.models import Incident
+from app.store import LastAction as StoredAction
+from app.store import Store
 
-_REMEMBERED = 10_000
+# PagerDuty's webhook about our own write arrives within seconds; two minutes is generous.
+ECHO_WINDOW = timedelta(minutes=2)
 
 
 @dataclass
@@ -61,29 +63,40 @@ class Outcome:
 
 
 class RecentActions:
-    """The last action taken through this process on each incident, with its verb, so a
-    card can show it and a webhook repeating it can be recognised."""
+    """What was last done to each incident through the bot (any replica, any process
+    before this one), for its card; and the actions we are taking, so that PagerDuty's
+    webhook repeating one is recognised as our own echo. Both live in the store."""
 
-    def __init__(self) -> None:
-        self._last: OrderedDict[str, tuple[Verb, LastAction]] = OrderedDict()
+    def __init__(self, store: Store, *, echo_window: timedelta = ECHO_WINDOW) -> None:
+        self._store = store
+        self._echo_window = echo_window
 
-    def record(self, outcome: Outcome) -> None:
-        self._last[outcome.incident.id] = (outcome.verb, outcome.last_action)
-        self._last.move_to_end(outcome.incident.id)
-        if len(self._last) > _REMEMBERED:
-            self._last.popitem(last=False)
+    async def record(self, outcome: Outcome) -> None:
+        action = outcome.last_action
+        stored = StoredAction(action.slack_user_id, outcome.verb.value, outcome.detail, action.at)
+        await self._store.set_last_action(outcome.incident.id, stored)
 
-    def last(self, incident_id: str) -> LastAction | None:
-        entry = self._last.get(incident_id)
-        return entry[1] if entry else None
+    async def last(self, incident_id: str) -> LastAction | None:
+        stored = await self._store.last_action(incident_id)
+        if stored is None:
+            return None
+        try:
+            did = Verb(stored.verb).past
+        except ValueError:  # a verb this version does not know (a newer replica's)
+            did = escape(stored.verb)
+        return LastAction(stored.actor, f"{did}{stored.detail}", stored.at)
 
-    def just_did(self, incident_id: str, verb: Verb, within: float = 120) -> bool:
-        """Whether we ourselves `verb`-ed the incident in the last `within` seconds (so a
-        webhook about it repeats what the card's thread already says)."""
-        entry = self._last.get(incident_id)
-        if entry is None or entry[0] is not verb:
-            return False
-        return (datetime.now(UTC) - entry[1].at).total_seconds() < within
+    async def about_to(self, incident_id: str, verb: Verb) -> None:
+        """Before our write to PagerDuty: its webhook will be an echo."""
+        await self._store.note_own_action(incident_id, verb.value)
+
+    async def just_did(self, incident_id: str, verb: Verb) -> bool:
+        """Whether we ourselves (any replica) `verb`-ed the incident within the echo
+        window, so a webhook about it repeats what the card's thread already says."""
+        return await self._store.is_own_echo(incident_id, verb.value, self._echo_window)
+
+    async def forget_old(self) -> int:
+        return await self._store.forget_own_actions(older_than=self._echo_window * 2)
 
 
 def incident_link(incident: Incident) -> str:

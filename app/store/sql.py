@@ -313,6 +313,20 @@ class Store(SharedCardState):
         )
         return [str(row.incident_id) for row in rows]
 
+    async def open_cards(self) -> dict[str, list[CardRef]]:
+        """Every open incident's cards, in one query: what a bulk reconcile compares."""
+        rows = await self._rows(
+            sa.select(cards.c.incident_id, cards.c.channel, cards.c.ts)
+            .where(cards.c.closed.is_(False))
+            .order_by(cards.c.incident_id, cards.c.channel)
+        )
+        found: dict[str, list[CardRef]] = {}
+        for row in rows:
+            found.setdefault(str(row.incident_id), []).append(
+                CardRef(str(row.channel), str(row.ts))
+            )
+        return found
+
     async def mark_cards_closed(self, incident_id: str) -> None:
         await self._count(
             sa.update(cards).where(cards.c.incident_id == incident_id).values(closed=True)
@@ -354,11 +368,19 @@ class Store(SharedCardState):
         )
         return await self._count(insert.on_conflict_do_nothing()) == 1
 
-    async def pending_events(self, *, limit: int = 100) -> list[PendingEvent]:
-        """Events not yet finished (leased or not), oldest first."""
+    async def pending_events(
+        self, *, limit: int = 100, unleased: bool = False
+    ) -> list[PendingEvent]:
+        """Events not yet finished, oldest first; with `unleased`, only those no holder is
+        working on (a worker's own in hand ones would otherwise hide the rest)."""
+        pending: sa.ColumnElement[bool] = events.c.done_at.is_(None)
+        if unleased:
+            pending = pending & sa.or_(
+                events.c.lease_until.is_(None), events.c.lease_until <= _now()
+            )
         rows = await self._rows(
             sa.select(events.c.event_id, events.c.received_at, events.c.attempts, events.c.body)
-            .where(events.c.done_at.is_(None))
+            .where(pending)
             .order_by(events.c.received_at, events.c.event_id)
             .limit(max(limit, 0))
         )
