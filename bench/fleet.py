@@ -18,11 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from pydantic import SecretStr
+from slack_sdk.web.async_client import AsyncWebClient
 
 from app.ids import CARD_METADATA_EVENT
+from app.incidents.cards import IncidentCards, card_digest
+from app.incidents.outcomes import RecentActions
+from app.pagerduty.client import PagerDutyClient
 from app.store import CardRef, Store
 from bench.servers import REPO, Server, bot_env, free_port
-from bench.world import TimedPagerDuty, make_pagerduty, make_slack
+from bench.world import BOT_TOKEN, PAGERDUTY_TOKEN, TimedPagerDuty, make_pagerduty, make_slack
 from tests.standins.slack import SlackStandIn
 
 WEBHOOK_SECRET = "bench-webhook-secret-5d2b"  # noqa: S105 - a stand-in secret
@@ -110,8 +115,21 @@ class Fleet:
                 await store.save_card(incident["id"], card)
                 self.seeded[incident["id"]] = card
                 self.seeded_ts.add(ts)
+            await self._record_digests(store)
         finally:
             await store.close()
+
+    async def _record_digests(self, store: Store) -> None:
+        """What the bot stored with each card it posted: the digest of what it drew."""
+        pagerduty = PagerDutyClient(self.pagerduty_url, SecretStr(PAGERDUTY_TOKEN))
+        slack = AsyncWebClient(token=BOT_TOKEN, base_url=f"{self.slack_url}/api/")
+        cards = IncidentCards(slack, store, pagerduty, RecentActions(store))
+        try:
+            for incident in await pagerduty.list_open_incidents():
+                if (ref := self.seeded.get(incident.id)) is not None:
+                    await store.set_card_digest(ref, card_digest(await cards.card_for(incident)))
+        finally:
+            await pagerduty.aclose()
 
     # -- what the bot did
 

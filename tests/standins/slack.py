@@ -241,6 +241,25 @@ class SlackStandIn:
         link = f"https://acme-sre.slack.com/archives/{channel}/p{ts.replace('.', '')}"
         return {"ok": True, "channel": channel, "permalink": link}
 
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The channel's messages (not thread replies), newest first, one page; metadata
+        only with `include_all_metadata`, as Slack does."""
+        channel = args.get("channel", "")
+        if channel not in self.messages:
+            return {"ok": False, "error": "channel_not_found"}
+        limit = int(args.get("limit") or 100)
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in {"1", "true"}
+        top = [m for m in self.messages[channel] if m.get("thread_ts") in (None, m["ts"])]
+        newest = sorted(top, key=lambda m: float(m["ts"]), reverse=True)[:limit]
+        if not with_metadata:
+            newest = [{k: v for k, v in m.items() if k != "metadata"} for m in newest]
+        return {
+            "ok": True,
+            "messages": newest,
+            "has_more": False,
+            "response_metadata": {"next_cursor": ""},
+        }
+
     def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
         channel, ts = args.get("channel", ""), str(args.get("ts", ""))
         in_channel = self.messages.get(channel, [])
