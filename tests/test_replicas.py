@@ -92,3 +92,39 @@ async def test_the_reconciler_runs_on_one_replica_at_a_time(
         await asyncio.sleep(0.3)
 
     assert len(slack.calls_to("chat.update")) == 1  # one replica reconciled, the other skipped
+
+
+async def test_the_webhook_of_an_action_taken_on_the_other_replica_adds_no_second_line(
+    replicas: list[Bot], slack: SlackStandIn
+) -> None:
+    a, b = replicas
+    await a.command("show 123")
+    await slack.wait_for(lambda s: len(cards_posted(s)) == 1)
+    await a.click(posted_card(slack), ActionId.ACKNOWLEDGE)
+    await slack.wait_for(lambda s: len(s.calls_to("chat.update")) == 1)
+
+    await b.webhook(webhook("incident.acknowledged", agent="Alice Example"))
+    # Events about one incident are applied in order: this one's line comes after the echo's.
+    await b.webhook(webhook("incident.priority_updated"))
+    await slack.wait_for(lambda s: len(s.calls_to("chat.postMessage")) == 3)
+
+    lines = [c.args["text"] for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts")]
+    assert lines == ["<@U0ALICE01> acknowledged", "Bob Builder changed the priority (in PagerDuty)"]
+
+
+async def test_the_cards_last_action_survives_a_restart(
+    shared_settings: Settings, slack: SlackStandIn, pagerduty: PagerDutyStandIn
+) -> None:
+    async with running_bot(shared_settings, slack) as bot:
+        await bot.command("show 123")
+        await slack.wait_for(lambda s: len(cards_posted(s)) == 1)
+        await bot.click(posted_card(slack), ActionId.ACKNOWLEDGE)
+        await slack.wait_for(lambda s: len(s.calls_to("chat.update")) == 1)
+    pagerduty.incidents["PT4KHLK"]["urgency"] = "low"  # changed while the bot was down
+
+    async with running_bot(shared_settings, slack):
+        await slack.wait_for(lambda s: len(s.calls_to("chat.update")) == 2)
+
+    blocks = slack.calls_to("chat.update")[-1].args["blocks"]
+    [last_action] = [b for b in blocks if b.get("block_id") == "incident_last_action"]
+    assert "<@U0ALICE01> acknowledged" in last_action["elements"][0]["text"]
