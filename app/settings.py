@@ -66,8 +66,8 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: float = Field(default=300, gt=0)
     webhook_retry_seconds: float = Field(default=30, gt=0)
     # A webhook event taken by a process that then died waits this long before another
-    # process takes it; longer than any PagerDuty round trip with its retries.
-    webhook_lease_seconds: float = Field(default=120, gt=0)
+    # process takes it; a live process renews its leases every third of it.
+    webhook_lease_seconds: float = Field(default=30, gt=0)
     # On SIGTERM: how long actions already started may take to finish and report.
     shutdown_grace_seconds: float = Field(default=20, ge=0)
     # Limits for strangers reaching the server directly (see app.serving).

@@ -93,21 +93,25 @@ class CardInbox:
         self._applying = asyncio.Semaphore(CONCURRENT_INCIDENTS)
 
     async def take(self) -> int:
-        """Take every pending event no one is working on into its incident's lane (they
-        are applied in the background); returns how many were taken."""
+        """Queue every pending event no one is working on in its incident's lane (they
+        are applied in the background); returns how many. Each is leased when its turn
+        comes, and the leases are renewed (`renew`) while this process lives."""
         taken = 0
         while True:
-            batch = await self.store.pending_events(limit=BATCH, unleased=True)
-            fresh = 0
+            batch = await self.store.pending_events(
+                limit=BATCH, unleased=True, besides=self._in_hand
+            )
             for pending in batch:
-                if pending.event_id in self._in_hand:
-                    continue  # ours, its lease ran out while it waited its turn
-                if await self.store.take_event(pending.event_id, self.holder, self.lease):
-                    self._dispatch(pending)
-                    fresh += 1
-            taken += fresh
-            if fresh == 0 or len(batch) < BATCH:
+                self._dispatch(pending)
+            taken += len(batch)
+            if len(batch) < BATCH:
                 return taken
+
+    async def renew(self) -> None:
+        """Keep the leases of the events in hand: a process that dies stops renewing,
+        and others take its events once `lease` has passed."""
+        if self._in_hand:
+            await self.store.renew_events(self.holder, self.lease)
 
     async def settled(self) -> None:
         """Wait until every event taken so far is applied (or put back for later)."""
@@ -115,13 +119,15 @@ class CardInbox:
             await asyncio.gather(*self._lanes.values(), return_exceptions=True)
 
     async def close(self) -> None:
-        """Stop applying: events in hand stay leased in the store and are retried later."""
+        """Stop applying: the events in hand go back to the store for another process."""
         lanes = list(self._lanes.values())
         for lane in lanes:
             lane.cancel()
         for lane in lanes:
             with contextlib.suppress(asyncio.CancelledError):
                 await lane
+        with contextlib.suppress(StoreUnavailable):
+            await self.store.release_events(self.holder)
 
     def _dispatch(self, pending: PendingEvent) -> None:
         try:
@@ -152,6 +158,10 @@ class CardInbox:
 
     async def _settle(self, pending: PendingEvent, event: WebhookEvent | None) -> None:
         try:
+            # Its turn has come: renew the lease, which may have run out while it waited;
+            # if another replica has taken it since, it is theirs.
+            if not await self.store.take_event(pending.event_id, self.holder, self.lease):
+                return
             if event is not None:
                 await self.apply(event)
         except (SlackUnavailable, PagerDutyUnavailable) as error:

@@ -74,7 +74,9 @@ class CardSync:
         stops the events in hand; they stay in the store for later."""
         try:
             await asyncio.gather(
-                self._take_inbox(poll_seconds), self._reconcile_every(reconcile_seconds)
+                self._take_inbox(poll_seconds),
+                self._renew_leases(),
+                self._reconcile_every(reconcile_seconds),
             )
         finally:
             await self.inbox.close()
@@ -85,6 +87,11 @@ class CardSync:
             await self._guarded(self.inbox.take())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=poll_seconds)
+
+    async def _renew_leases(self) -> None:
+        while True:
+            await asyncio.sleep(self.inbox.lease.total_seconds() / 3)
+            await self._guarded(self.inbox.renew())
 
     async def _reconcile_every(self, reconcile_seconds: float) -> None:
         while True:

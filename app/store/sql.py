@@ -13,7 +13,7 @@ import itertools
 import logging
 import shlex
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -369,15 +369,18 @@ class Store(SharedCardState):
         return await self._count(insert.on_conflict_do_nothing()) == 1
 
     async def pending_events(
-        self, *, limit: int = 100, unleased: bool = False
+        self, *, limit: int = 100, unleased: bool = False, besides: Collection[str] = ()
     ) -> list[PendingEvent]:
         """Events not yet finished, oldest first; with `unleased`, only those no holder is
-        working on (a worker's own in hand ones would otherwise hide the rest)."""
+        working on; never those in `besides` (a worker's own in hand, which would otherwise
+        hide the rest once their leases ran out)."""
         pending: sa.ColumnElement[bool] = events.c.done_at.is_(None)
         if unleased:
             pending = pending & sa.or_(
                 events.c.lease_until.is_(None), events.c.lease_until <= _now()
             )
+        if besides:
+            pending = pending & events.c.event_id.not_in(list(besides))
         rows = await self._rows(
             sa.select(events.c.event_id, events.c.received_at, events.c.attempts, events.c.body)
             .where(pending)
@@ -400,6 +403,22 @@ class Store(SharedCardState):
                 .values(holder=holder, lease_until=now + lease)
             )
             == 1
+        )
+
+    async def renew_events(self, holder: str, lease: timedelta) -> int:
+        """Extend every lease `holder` has on unfinished events: it is alive and at them."""
+        return await self._count(
+            sa.update(events)
+            .where(events.c.holder == holder, events.c.done_at.is_(None))
+            .values(lease_until=_now() + lease)
+        )
+
+    async def release_events(self, holder: str) -> int:
+        """Give up `holder`'s unfinished events (at shutdown), so others take them at once."""
+        return await self._count(
+            sa.update(events)
+            .where(events.c.holder == holder, events.c.done_at.is_(None))
+            .values(holder=None, lease_until=None)
         )
 
     async def finish_event(self, event_id: str) -> None:

@@ -245,11 +245,9 @@ class SlackStandIn:
         """The channel's messages (not thread replies), newest first, one page; metadata
         only with `include_all_metadata`, as Slack does."""
         channel = args.get("channel", "")
-        if channel not in self.messages:
-            return {"ok": False, "error": "channel_not_found"}
         limit = int(args.get("limit") or 100)
         with_metadata = str(args.get("include_all_metadata", "")).lower() in {"1", "true"}
-        top = [m for m in self.messages[channel] if m.get("thread_ts") in (None, m["ts"])]
+        top = [m for m in self.messages.get(channel, []) if m.get("thread_ts") in (None, m["ts"])]
         newest = sorted(top, key=lambda m: float(m["ts"]), reverse=True)[:limit]
         if not with_metadata:
             newest = [{k: v for k, v in m.items() if k != "metadata"} for m in newest]
