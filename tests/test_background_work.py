@@ -2,6 +2,7 @@
 concurrent across incidents, new cards at each channel's pace, redraws only for changes,
 no second card after a crash, ready before catching up."""
 
+import asyncio
 from datetime import timedelta
 
 from app.ids import CARD_METADATA_EVENT
@@ -142,3 +143,30 @@ async def test_the_bot_is_ready_before_its_catch_up_is_done(
         assert ready.status_code == 200
         assert cards_posted(slack) == []  # the stored event is still being applied
         await slack.wait_for(lambda s: len(cards_posted(s)) == 1, timeout=10)
+
+
+async def test_stopping_during_the_catch_up_hands_the_events_back_at_once(
+    settings: Settings, slack: SlackStandIn, pagerduty: PagerDutyStandIn
+) -> None:
+    store = Store(settings.database_url)
+    await store.open()
+    await store.accept_event("01STOREDBEFORESTART0000000", webhook("incident.triggered").decode())
+    pagerduty.latency = 0.5  # the catch-up is still reading when the bot stops
+
+    async with running_bot(settings, slack) as bot:
+        await bot.http.get("/readyz")
+        await pagerduty_asked(pagerduty)
+
+    try:
+        # Not leased by the stopped process: the next one takes it without waiting.
+        [pending] = await store.pending_events(unleased=True)
+        assert pending.event_id == "01STOREDBEFORESTART0000000"
+    finally:
+        await store.close()
+    assert cards_posted(slack) == []
+
+
+async def pagerduty_asked(pagerduty: PagerDutyStandIn) -> None:
+    async with asyncio.timeout(5):
+        while not pagerduty.requests:  # noqa: ASYNC110 - the stand-in signals nothing
+            await asyncio.sleep(0.01)

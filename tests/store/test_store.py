@@ -227,6 +227,44 @@ async def test_take_event_is_exclusive_until_the_lease_expires_and_closed_once_f
     assert not await store.take_event("unknown", "a", TINY)
 
 
+async def test_unleased_pending_events_leave_out_those_taken_and_those_in_hand(
+    store: Store,
+) -> None:
+    for event_id in ["E1", "E2", "E3"]:
+        await store.accept_event(event_id, "{}")
+    assert await store.take_event("E1", "a", timedelta(minutes=5))
+
+    pending = await store.pending_events(unleased=True, besides={"E2"})
+
+    assert [p.event_id for p in pending] == ["E3"]
+    assert len(await store.pending_events()) == 3
+
+
+async def test_a_live_holder_renews_its_leases_and_releases_them_at_shutdown(
+    store: Store,
+) -> None:
+    await store.accept_event("E1", "{}")
+    await store.accept_event("E2", "{}")
+    assert await store.take_event("E1", "a", TINY)
+    assert await store.take_event("E2", "a", TINY)
+    await store.finish_event("E2")
+
+    assert await store.renew_events("a", timedelta(minutes=5)) == 1
+    await sleep_past(TINY)
+    assert not await store.take_event("E1", "b", timedelta(minutes=5))  # renewed
+    assert await store.release_events("a") == 1
+    assert await store.take_event("E1", "b", timedelta(minutes=5))
+
+
+async def test_open_cards_lists_each_open_incidents_cards(store: Store) -> None:
+    await store.save_card("P1", CardRef("C1", "1.1"))
+    await store.save_card("P1", CardRef("C2", "2.1"))
+    await store.save_card("P2", CardRef("C1", "1.2"))
+    await store.mark_cards_closed("P2")
+
+    assert await store.open_cards() == {"P1": [CardRef("C1", "1.1"), CardRef("C2", "2.1")]}
+
+
 async def test_retry_event_later_keeps_it_pending_with_one_more_attempt(store: Store) -> None:
     await store.accept_event("E1", "{}")
     assert await store.take_event("E1", "a", timedelta(minutes=5))
