@@ -113,11 +113,6 @@ class CardInbox:
         if self._in_hand:
             await self.store.renew_events(self.holder, self.lease)
 
-    async def settled(self) -> None:
-        """Wait until every event taken so far is applied (or put back for later)."""
-        while self._lanes:
-            await asyncio.gather(*self._lanes.values(), return_exceptions=True)
-
     async def close(self) -> None:
         """Stop applying: the events in hand go back to the store for another process."""
         lanes = list(self._lanes.values())

@@ -114,13 +114,6 @@ class CardSync:
         except Exception:  # the worker must outlive any one bad event or bug
             logger.exception("card sync failed; retrying")
 
-    async def process_inbox(self) -> int:
-        """Apply every pending event this process can take, and wait for them: returns
-        how many were taken."""
-        taken = await self.inbox.take()
-        await self.inbox.settled()
-        return taken
-
     async def release(self) -> None:
         """At shutdown: let another replica (or this one restarted) reconcile at once."""
         with contextlib.suppress(StoreUnavailable):
