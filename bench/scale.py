@@ -32,8 +32,10 @@ from bench.fleet import (
     webhook_body,
 )
 from bench.servers import Server
+from bench.world import SIGNING_SECRET
 from tests.conftest import PG_URL, Bot, postgres_schema
 from tests.standins.server import serve_on_loopback
+from tests.standins.signing import interactivity_body, signed_headers
 
 OTHER_AFTER_S = 3.0  # the other channel's incident triggers this long into the storm
 CHANGED_WHILE_DOWN = 5
@@ -244,8 +246,14 @@ async def replicas(wait: float, ready_cap: float) -> dict[str, Any]:
                 ]
                 card = {**message, "channel": OTHER_CHANNEL}
                 async with httpx.AsyncClient(base_url=first.url) as client:
-                    await Bot(client, fleet.slack).click(card, ActionId.ACKNOWLEDGE)
-                await _until(lambda: incident["status"] == "acknowledged", wait)
+                    # Signed with the bench's secret, which the bots were given.
+                    payload = Bot(client, fleet.slack).click_payload(card, ActionId.ACKNOWLEDGE)
+                    click = interactivity_body(payload)
+                    form = "application/x-www-form-urlencoded"
+                    headers = signed_headers(SIGNING_SECRET, click, form)
+                    await client.post("/slack/events", content=click, headers=headers)
+                if not await _until(lambda: incident["status"] == "acknowledged", wait):
+                    return {"error": "the click on A did not acknowledge the incident"}
                 body = webhook_body("incident.acknowledged", incident, agent="Alice Example")
                 await send_webhook(http, second.url, body)
                 await asyncio.sleep(5.0)  # B's line, if it writes one, lands by then
@@ -256,6 +264,7 @@ async def replicas(wait: float, ready_cap: float) -> dict[str, Any]:
                 await second.stop()
                 second = await _start(fleet, "replica-b-again", ready_cap)
                 calls = len(fleet.slack.calls)
+                incident["urgency"] = "low"  # what the webhook reports changed, so a redraw
                 body = webhook_body("incident.priority_updated", incident)
                 await send_webhook(http, second.url, body)
                 await _until(lambda: bool(fleet.updates(calls)), wait)
