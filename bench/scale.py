@@ -252,7 +252,10 @@ async def replicas(wait: float, ready_cap: float) -> dict[str, Any]:
                     form = "application/x-www-form-urlencoded"
                     headers = signed_headers(SIGNING_SECRET, click, form)
                     await client.post("/slack/events", content=click, headers=headers)
-                if not await _until(lambda: incident["status"] == "acknowledged", wait):
+                stored = fleet.pagerduty.incidents  # a write replaces the incident's dict
+                if not await _until(
+                    lambda: stored[incident["id"]]["status"] == "acknowledged", wait
+                ):
                     return {"error": "the click on A did not acknowledge the incident"}
                 body = webhook_body("incident.acknowledged", incident, agent="Alice Example")
                 await send_webhook(http, second.url, body)
@@ -264,7 +267,7 @@ async def replicas(wait: float, ready_cap: float) -> dict[str, Any]:
                 await second.stop()
                 second = await _start(fleet, "replica-b-again", ready_cap)
                 calls = len(fleet.slack.calls)
-                incident["urgency"] = "low"  # what the webhook reports changed, so a redraw
+                stored[incident["id"]]["urgency"] = "low"  # a real change: the card redraws
                 body = webhook_body("incident.priority_updated", incident)
                 await send_webhook(http, second.url, body)
                 await _until(lambda: bool(fleet.updates(calls)), wait)
