@@ -4,6 +4,7 @@
 every problem and how to fix it, without ever echoing a value (values may be secrets).
 """
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +18,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_TEAM_ID = re.compile(r"[TE][A-Z0-9]{2,20}")
 
 
 class ConfigError(Exception):
@@ -46,6 +49,8 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr = SecretStr("")
     slack_app_token: SecretStr | None = None
     slack_api_url: AnyHttpUrl = AnyHttpUrl("https://slack.com/api/")
+    # Other workspaces (Slack Connect) whose people the bot acts for, comma-separated.
+    slack_allowed_team_ids: str = ""
     pagerduty_api_token: SecretStr
     pagerduty_api_url: AnyHttpUrl = AnyHttpUrl("https://api.pagerduty.com")
     pagerduty_webhook_secrets: SecretStr = SecretStr("")
@@ -78,6 +83,17 @@ class Settings(BaseSettings):
             return None
         return _require_prefix(value, "xapp-", "Slack app-level token with connections:write")
 
+    @field_validator("slack_allowed_team_ids")
+    @classmethod
+    def _team_ids(cls, value: str) -> str:
+        for team_id in (part.strip() for part in value.split(",")):
+            if team_id and not _TEAM_ID.fullmatch(team_id):
+                raise ValueError(
+                    "must list Slack workspace or organisation ids (T… or E…, from the "
+                    "workspace's admin page), separated by commas"
+                )
+        return value
+
     @field_validator("pagerduty_api_token")
     @classmethod
     def _pagerduty_token(cls, value: SecretStr) -> SecretStr:
@@ -106,6 +122,10 @@ class Settings(BaseSettings):
                 " (or set SLACK_APP_TOKEN to use Socket Mode)"
             )
         return self
+
+    @property
+    def allowed_team_ids(self) -> frozenset[str]:
+        return frozenset(t.strip() for t in self.slack_allowed_team_ids.split(",") if t.strip())
 
     @property
     def webhook_secrets(self) -> list[SecretStr]:

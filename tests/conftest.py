@@ -26,7 +26,12 @@ from app.web import create_app
 from tests.standins.contracts import load_slack_sample
 from tests.standins.pagerduty import PagerDutyStandIn, load_pagerduty_spec, seed_default
 from tests.standins.server import serve_on_loopback
-from tests.standins.signing import interactivity_body, signed_headers, slash_command_body
+from tests.standins.signing import (
+    interactivity_body,
+    new_trigger_id,
+    signed_headers,
+    slash_command_body,
+)
 from tests.standins.slack import SlackStandIn, seed_default_slack
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -113,7 +118,8 @@ class Bot:
         return await self.http.post("/slack/events", content=body, headers=headers)
 
     async def interact(self, payload: dict[str, Any]) -> httpx.Response:
-        body = interactivity_body(payload)
+        """An interaction as Slack sends it: each with a `trigger_id` of its own."""
+        body = interactivity_body({**payload, "trigger_id": new_trigger_id()})
         headers = signed_headers(SIGNING_SECRET, body, "application/x-www-form-urlencoded")
         return await self.http.post("/slack/events", content=body, headers=headers)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 import time
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -21,6 +22,12 @@ def sign_slack(secret: str, body: bytes, timestamp: int | None = None) -> dict[s
     base = b"v0:" + ts.encode() + b":" + body
     digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
     return {"x-slack-request-timestamp": ts, "x-slack-signature": f"v0={digest}"}
+
+
+def new_trigger_id() -> str:
+    """A `trigger_id` in Slack's shape; Slack gives every command and interaction its own
+    (the bot acts once per trigger, so tests that repeat a request need fresh ones)."""
+    return f"{secrets.randbelow(10**13)}.4222222222222.{secrets.token_hex(16)}"
 
 
 def signed_headers(
@@ -46,6 +53,7 @@ def slash_command_body(
         channel_id=channel_id,
         response_url=response_url,
         command=command,
+        trigger_id=new_trigger_id(),
     )
     return urlencode(fields).encode()
 

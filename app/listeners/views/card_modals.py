@@ -9,6 +9,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from app.blocks import CardState, assignee_from, resolution_from
 from app.ids import BlockId
 from app.incidents.grammar import Verb
+from app.incidents.installation import user_team_of
 from app.incidents.intake import Intake, Way
 from app.listeners.reporting import Audience, Reporter
 from app.listeners.views.form import refuse, too_long
@@ -40,7 +41,13 @@ async def _submit(
     audience = Audience(card.channel, body["user"]["id"])
     async with reporter.reporting(audience):
         reply = await intake.click(
-            verb, slack_user_id=body["user"]["id"], seen=state, card=card, way=Way.MODAL, **inputs
+            verb,
+            slack_user_id=body["user"]["id"],
+            seen=state,
+            card=card,
+            way=Way.MODAL,
+            user_team=user_team_of(body),
+            **inputs,
         )
         await reporter.deliver(reply, audience, public_ts=None)
 
