@@ -61,6 +61,8 @@ class SlackStandIn:
         self.groups: dict[str, list[str]] = {}  # user group id -> member user ids
         # auth.test's `x-oauth-scopes`; None: what the shared sample says (no users:read.email).
         self.granted_scopes: list[str] | None = None
+        # Fields auth.test answers beyond the shared sample (e.g. an Enterprise Grid install's).
+        self.auth_test_fields: dict[str, Any] = {}
         self._faults: list[_Fault] = []
         self._ts = itertools.count(int(time.time()) * 1_000_000)
         self.app = Starlette(
@@ -160,7 +162,7 @@ class SlackStandIn:
         if self.bot_token and token != self.bot_token:
             return JSONResponse({"ok": False, "error": "invalid_auth"})
         if method == "auth.test":
-            sample = load_slack_sample("web_api/auth.test.bot.json")
+            sample = load_slack_sample("web_api/auth.test.bot.json") | self.auth_test_fields
             headers = sample.pop("_response_headers")
             if self.granted_scopes is not None:
                 headers["x-oauth-scopes"] = ",".join(self.granted_scopes)
