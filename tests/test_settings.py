@@ -90,3 +90,28 @@ def test_empty_lines_in_dotenv_mean_unset(tmp_path: Path, monkeypatch: pytest.Mo
 
 def _lower(env: dict[str, str]) -> dict[str, str]:
     return {k.lower(): v for k, v in env.items()}
+
+
+def test_allowed_team_ids_are_split_on_commas() -> None:
+    settings = load_settings(
+        _env_file=None,
+        slack_bot_token="xoxb-t",
+        slack_signing_secret="s",
+        pagerduty_api_token="p",
+        slack_allowed_team_ids=" T0PARTNER1 ,E0GRIDORG,, ",
+    )
+    assert settings.allowed_team_ids == {"T0PARTNER1", "E0GRIDORG"}
+
+
+def test_an_allowed_team_id_that_is_not_one_is_refused() -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(
+            _env_file=None,
+            slack_bot_token="xoxb-t",
+            slack_signing_secret="s",
+            pagerduty_api_token="p",
+            slack_allowed_team_ids="T0PARTNER1,acme.slack.com",
+        )
+    [problem] = error.value.problems
+    assert problem.startswith("SLACK_ALLOWED_TEAM_IDS must list Slack workspace")
+    assert "acme" not in problem
