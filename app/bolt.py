@@ -95,10 +95,9 @@ def build_app(
         """A signed command or interaction captured and posted again within Slack's
         five-minute window passes the signature check; each one Slack sends has a
         `trigger_id` (an action also its `action_ts`) of its own, so act on it once."""
-        if key := replay_key(body):
-            if not await store.claim(key):
-                DEDUPE_HITS.labels("slack_replay").inc()
-                return BoltResponse(status=200, body="")
+        if (key := replay_key(body)) and not await store.claim(key):
+            DEDUPE_HITS.labels("slack_replay").inc()
+            return BoltResponse(status=200, body="")
         await next()
         return None
 

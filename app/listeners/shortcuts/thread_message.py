@@ -48,12 +48,12 @@ async def handle_escalate_shortcut(
             view=escalate_modal("", about=None, level=None, note=note, max_chars=MAX_TEXT_CHARS),
         )
         view_id = opened["view"]["id"]
-        incident_id = await intake.incident_in_thread(channel, parent)
-        if incident_id is None:
-            view = notice_modal("Not an incident thread", NOT_A_THREAD)
-            await client.views_update(view_id=view_id, view=view)
-            return
         try:
+            incident_id = await intake.incident_in_thread(channel, parent)
+            if incident_id is None:
+                view = notice_modal("Not an incident thread", NOT_A_THREAD)
+                await client.views_update(view_id=view_id, view=view)
+                return
             about, level = await intake.escalation_preview(
                 slack_user_id=shortcut["user"]["id"],
                 channel=channel,
