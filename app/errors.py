@@ -19,7 +19,10 @@ logged with its traceback, and the person hears only that something broke.
         ├── IncidentNotFound        404
         ├── PagerDutyRejected       400 and other 4xx: PagerDuty's own reason is shown
         ├── PagerDutyMisconfigured  401/403: our token or account, not the person
-        └── PagerDutyUnavailable    429/5xx/timeouts beyond the retry budget
+        ├── PagerDutyUnavailable    429/5xx/timeouts beyond the retry budget
+        ├── PrioritiesDisabled      the account has no priorities (off, or not in its plan)
+        ├── ResponderRequestsUnavailable  402: the plan lacks coordinated responding
+        └── MergeRefused            400 on a merge, in words
 """
 
 from typing import TYPE_CHECKING

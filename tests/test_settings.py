@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import ConfigError, load_settings
+from app.settings import ConfigError, Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 VALID = {
@@ -115,3 +115,12 @@ def test_an_allowed_team_id_that_is_not_one_is_refused() -> None:
     [problem] = error.value.problems
     assert problem.startswith("SLACK_ALLOWED_TEAM_IDS must list Slack workspace")
     assert "acme" not in problem
+
+
+def test_every_setting_is_in_env_example_and_the_readme() -> None:
+    repo = Path(__file__).resolve().parents[1]
+    example = (repo / ".env.example").read_text()
+    readme = (repo / "README.md").read_text()
+    names = [name.upper() for name in Settings.model_fields]
+    assert [n for n in names if f"\n{n}=" not in example] == []
+    assert [n for n in names if f"`{n}`" not in readme] == []

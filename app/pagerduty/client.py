@@ -38,6 +38,7 @@ from app.pagerduty.errors import (
     PagerDutyUnavailable,
 )
 from app.pagerduty.models import EscalationPolicy, Incident, Note, OnCall, User
+from app.pagerduty.operations import ResponderOperations
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def _error_detail(response: httpx.Response) -> str:
     return f"{message} ({'; '.join(details)})" if details else message
 
 
-class PagerDutyClient:
+class PagerDutyClient(ResponderOperations):
     def __init__(
         self,
         api_url: str,
@@ -120,8 +121,14 @@ class PagerDutyClient:
     # --- reads -----------------------------------------------------------------------
 
     async def get_incident(self, ref: str) -> Incident:
-        """`ref` is an incident id or its number: PagerDuty's GET accepts both."""
-        data = await self._request("GET", f"/incidents/{ref}", not_found=IncidentNotFound(ref))
+        """`ref` is an incident id or its number: PagerDuty's GET accepts both. The bridge
+        is only sent when asked for."""
+        data = await self._request(
+            "GET",
+            f"/incidents/{ref}",
+            params={"include[]": "conference_bridge"},
+            not_found=IncidentNotFound(ref),
+        )
         return Incident.model_validate(data["incident"])
 
     async def find_user_by_email(self, email: str) -> User | None:
@@ -285,7 +292,8 @@ class PagerDutyClient:
         if status == 404 and not_found is not None:
             raise not_found
         if status >= 400:
-            raise PagerDutyRejected(f"PagerDuty refused: {escape(_error_detail(response))}")
+            detail = escape(_error_detail(response))
+            raise PagerDutyRejected(f"PagerDuty refused: {detail}", status=status, detail=detail)
         try:
             body = response.json()
         except ValueError:

@@ -16,7 +16,13 @@ class IncidentNotFound(PagerDutyError):
 
 
 class PagerDutyRejected(PagerDutyError):
-    """A 4xx other than 401/403/404: the request was wrong; retrying will not help."""
+    """A 4xx other than 401/403/404: the request was wrong; retrying will not help.
+    `status` and `detail` (PagerDuty's reason, escaped) let a caller explain a known one."""
+
+    def __init__(self, message: str, *, status: int | None = None, detail: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
 
 
 class PagerDutyMisconfigured(PagerDutyError):
@@ -44,3 +50,35 @@ class PagerDutyUnavailable(PagerDutyError):
             message = "PagerDuty did not answer; nothing was changed. Try again in a minute."
         super().__init__(message)
         self.may_have_landed = may_have_landed
+
+
+class PrioritiesDisabled(PagerDutyError):
+    """The account has no priorities: turned off, or not in its plan."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Priorities are turned off for this PagerDuty account, so an incident cannot be "
+            "given one. A PagerDuty admin can turn them on under Incident Priority Settings."
+        )
+
+
+class ResponderRequestsUnavailable(PagerDutyError):
+    """402 on a responder request: the account lacks `coordinated_responding`."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This PagerDuty account cannot add responders to an incident (its plan does not "
+            "include responder requests), so nobody was paged."
+        )
+
+
+class MergeRefused(PagerDutyError):
+    """400 on a merge: most often a source incident without alerts."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            "PagerDuty refused the merge, so nothing was merged. It only merges incidents "
+            "that have alerts (or were opened by hand in PagerDuty), into an open incident. "
+            f"PagerDuty said: {detail}"
+        )
+        self.detail = detail

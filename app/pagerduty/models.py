@@ -4,7 +4,7 @@ new PagerDuty field never breaks us."""
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class _Model(BaseModel):
@@ -28,6 +28,28 @@ class Acknowledgement(_Model):
 
 
 IncidentStatus = Literal["triggered", "acknowledged", "resolved"]
+Urgency = Literal["high", "low"]
+
+
+class ConferenceBridge(_Model):
+    conference_url: str | None = None
+    conference_number: str | None = None
+
+
+class PendingAction(_Model):
+    """What PagerDuty will do by itself: `unacknowledge` at the end of a snooze, for one."""
+
+    type: str
+    at: datetime
+
+
+class Responder(_Model):
+    """Someone asked to join (`incidents_responders`); `state` is pending until they answer."""
+
+    state: Literal["pending", "joined", "declined", "user_cancelled"]
+    user: Reference
+    requester: Reference | None = None
+    message: str = ""
 
 
 class Incident(_Model):
@@ -45,10 +67,27 @@ class Incident(_Model):
     last_status_change_at: datetime | None = None
     last_status_change_by: Reference | None = None
     priority: Reference | None = None
+    # Only present when asked for (`include[]=conference_bridge`) and when one is set.
+    conference_bridge: ConferenceBridge | None = None
+    pending_actions: list[PendingAction] = []
+    # Only on accounts with responder requests (the `coordinated_responding` ability).
+    incidents_responders: list[Responder] = []
 
     @property
     def assignee_ids(self) -> set[str]:
         return {a.assignee.id for a in self.assignments}
+
+    @property
+    def snoozed_until(self) -> datetime | None:
+        """A snoozed incident is an acknowledged one that PagerDuty will unacknowledge."""
+        if self.status != "acknowledged":
+            return None
+        ends = [a.at for a in self.pending_actions if a.type == "unacknowledge"]
+        return min(ends) if ends else None
+
+    @property
+    def pending_responders(self) -> list[Responder]:
+        return [r for r in self.incidents_responders if r.state == "pending"]
 
 
 class User(_Model):
@@ -74,6 +113,68 @@ class EscalationPolicy(_Model):
 class OnCall(_Model):
     escalation_level: int
     user: Reference
+    escalation_policy: Reference | None = None
+    schedule: Reference | None = None  # None: the level names the user directly
+    start: datetime | None = None
+    end: datetime | None = None  # None: on call until someone changes the policy
+
+
+class Priority(_Model):
+    """One of the account's priorities (`GET /priorities` lists them most severe first)."""
+
+    id: str
+    name: str
+    description: str = ""
+
+    def reference(self) -> dict[str, str]:
+        return {"id": self.id, "type": "priority_reference"}
+
+
+ServiceStatus = Literal["active", "warning", "critical", "maintenance", "disabled"]
+
+
+class Service(_Model):
+    id: str
+    name: str
+    status: ServiceStatus = "active"
+    escalation_policy: Reference | None = None
+    html_url: str | None = None
+
+    @property
+    def disabled(self) -> bool:
+        """A disabled service refuses new incidents."""
+        return self.status == "disabled"
+
+
+class ResponderRequest(_Model):
+    id: str | None = None
+    requester: Reference | None = None
+    message: str = ""
+    targets: list[Reference] = Field(default=[], validation_alias="responder_request_targets")
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _unwrap(cls, value: object) -> object:
+        """Each target arrives wrapped: `{"responder_request_target": {...}}`."""
+        if isinstance(value, list):
+            return [
+                t.get("responder_request_target", t) if isinstance(t, dict) else t for t in value
+            ]
+        return value
+
+
+class StatusUpdate(_Model):
+    id: str | None = None
+    message: str
+    created_at: datetime | None = None
+    sender: Reference | None = None
+
+
+class BulkUpdate(_Model):
+    """The answer to `PUT /incidents`: what changed, and the ids PagerDuty left out."""
+
+    updated: list[Incident]
+    failed_ids: list[str]
 
 
 class Note(_Model):

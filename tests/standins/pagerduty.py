@@ -14,7 +14,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Any
 
@@ -147,6 +147,7 @@ class PagerDutyStandIn:
         self.resolutions: dict[str, str] = {}
         self.reopened: list[str] = []
         self.abilities = ["sso", "teams", "urgencies", "read_only_users"]
+        self._init_responding()
         self._faults: list[_Fault] = []
         self._ids = itertools.count(1)
         self.app = Starlette(
@@ -160,6 +161,7 @@ class PagerDutyStandIn:
             ("GET", "incidents/{}", self._get_incident),
             ("PUT", "incidents/{}", self._update_incident),
             ("POST", "incidents/{}/notes", self._create_note),
+            *self._responding_routes(),
         ]
 
     # -- seeding ---------------------------------------------------------------------------
@@ -176,8 +178,11 @@ class PagerDutyStandIn:
         self.users[id] = user
         return user
 
-    def add_service(self, id: str, name: str) -> dict[str, Any]:
+    def add_service(
+        self, id: str, name: str, *, status: str = "active", policy_id: str | None = None
+    ) -> dict[str, Any]:
         self.services[id] = {**self._ref("service", id, name), "type": "service", "name": name}
+        self.services[id].update(status=status, policy_id=policy_id)
         return self.services[id]
 
     def add_escalation_policy(self, id: str, name: str, levels: list[list[str]]) -> None:
@@ -202,8 +207,9 @@ class PagerDutyStandIn:
         level: int = 1,
         assignee_ids: list[str] | None = None,
         urgency: str = "high",
+        created_at: str | None = None,
     ) -> dict[str, Any]:
-        now, policy = _now(), self.policies[policy_id]
+        now, policy = created_at or _now(), self.policies[policy_id]
         if assignee_ids is None:
             assignee_ids = policy["levels"][level - 1]
         service = self._ref("service", service_id, self.services[service_id]["name"])
@@ -305,7 +311,8 @@ class PagerDutyStandIn:
             if all(w in ("{}", p) for w, p in zip(want, parts, strict=True)):
                 args = [p for w, p in zip(want, parts, strict=True) if w == "{}"]
                 try:
-                    return JSONResponse(handler(rec, *args))
+                    answer = handler(rec, *args)
+                    return answer if isinstance(answer, Response) else JSONResponse(answer)
                 except PagerDutyError as err:
                     return err.response()
         return PagerDutyError(404, 2100, "Not Found", "not implemented by the stand-in").response()
@@ -389,9 +396,7 @@ class PagerDutyStandIn:
                 "escalation_policy": self._ref(
                     "escalation_policy", pid, self.policies[pid]["name"]
                 ),
-                "schedule": None,
-                "start": None,
-                "end": None,
+                **self._shift(pid, level),
             }
             for pid in wanted
             if pid in self.policies
@@ -429,7 +434,7 @@ class PagerDutyStandIn:
         incident = self.incidents.get(key) or by_number.get(key)
         if incident is None:
             raise _not_found()
-        return {"incident": self._public(incident)}
+        return {"incident": self._with_includes(rec, incident)}
 
     def _update_incident(self, rec: RecordedRequest, incident_id: str) -> dict[str, Any]:
         actor = self._requester(rec)
@@ -469,10 +474,13 @@ class PagerDutyStandIn:
             inc.update(status="triggered", acknowledgements=[])
         for key in ("title", "urgency"):
             inc[key] = change.get(key, inc[key])
+        self._update_more(inc, change, now)
         if status or {"escalation_level", "assignments"} & set(change):
             inc["last_status_change_at"] = now
             inc["last_status_change_by"] = self._user_ref(actor)
         inc["updated_at"] = now
+        if status:  # a snooze ends with any status change
+            inc["pending_actions"] = []
         if reopening:
             self.reopened.append(incident_id)
         if status == "resolved":
@@ -528,6 +536,300 @@ class PagerDutyStandIn:
     def _public(incident: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in incident.items() if k not in _INTERNAL_KEYS}
 
+    # -- responding: priorities, lookups by name, snooze, merge, responders, create ---------
+
+    def _init_responding(self) -> None:
+        self.priorities: list[dict[str, Any]] = []
+        self.priorities_enabled = True  # off: GET /priorities answers an empty list
+        self.responder_requests_enabled = True  # off: 402, no `coordinated_responding`
+        self.shifts: dict[tuple[str, int], dict[str, Any]] = {}
+        self.status_updates: dict[str, list[dict[str, Any]]] = {}
+        self.merged_into: dict[str, str] = {}
+        self.without_alerts: set[str] = set()  # made through the API: PagerDuty won't merge
+        self.refuse_in_bulk: set[str] = set()  # left out of a bulk PUT's answer
+
+    def _responding_routes(self) -> list[tuple[str, str, Callable[..., Any]]]:
+        return [
+            ("GET", "priorities", self._list_priorities),
+            ("GET", "escalation_policies", self._list_policies),
+            ("GET", "services", self._list_services),
+            ("GET", "services/{}", self._get_service),
+            ("GET", "incidents", self._list_incidents),
+            ("PUT", "incidents", self._update_incidents),
+            ("POST", "incidents", self._create_incident),
+            ("POST", "incidents/{}/snooze", self._snooze),
+            ("PUT", "incidents/{}/merge", self._merge),
+            ("POST", "incidents/{}/responder_requests", self._request_responders),
+            ("POST", "incidents/{}/status_updates", self._create_status_update),
+        ]
+
+    def add_priority(self, id: str, name: str, description: str = "") -> dict[str, Any]:
+        """Priorities list most severe first, in the order they are added."""
+        priority = {**self._ref("priority", id, name), "type": "priority", "name": name}
+        priority["description"] = description
+        self.priorities.append(priority)
+        return priority
+
+    def set_shift(
+        self, policy_id: str, level: int, schedule_id: str, schedule_name: str, end: str
+    ) -> None:
+        """The people at ``level`` are on call through this schedule until ``end``."""
+        schedule = self._ref("schedule", schedule_id, schedule_name)
+        self.shifts[(policy_id, level)] = {"schedule": schedule, "start": _now(), "end": end}
+
+    def reply_to_responder_request(self, incident_id: str, user_id: str, state: str) -> None:
+        """What the paged person does in PagerDuty: ``joined`` or ``declined``."""
+        for responder in self.incidents[incident_id].get("incidents_responders", []):
+            if responder["user"]["id"] == user_id:
+                responder.update(state=state, updated_at=_now())
+
+    def _shift(self, policy_id: str, level: int) -> dict[str, Any]:
+        return self.shifts.get((policy_id, level), {"schedule": None, "start": None, "end": None})
+
+    def _with_includes(self, rec: RecordedRequest, incident: dict[str, Any]) -> dict[str, Any]:
+        public = self._public(incident)
+        if "conference_bridge" not in rec.query.get("include[]", []):
+            public.pop("conference_bridge", None)  # PagerDuty sends it only when asked
+        return public
+
+    def _update_more(self, inc: dict[str, Any], change: dict[str, Any], now: str) -> None:
+        """The fields of PUT /incidents/{id} beyond status, level and assignees."""
+        if "priority" in change:
+            wanted = change["priority"]
+            by_id = {p["id"]: p for p in self._priorities()}
+            by_name = {p["name"]: p for p in reversed(self._priorities())}  # highest wins
+            found = by_name.get(wanted) if isinstance(wanted, str) else by_id.get(wanted["id"])
+            if found is None:
+                raise _invalid("Priority not found")
+            inc["priority"] = found
+        if "conference_bridge" in change:
+            inc["conference_bridge"] = change["conference_bridge"]
+        if "escalation_policy" in change:
+            policy_id = change["escalation_policy"]["id"]
+            if policy_id not in self.policies:
+                raise _invalid("Escalation Policy Not Found")
+            if inc["status"] == "resolved":
+                raise _invalid("Incident Already Resolved")
+            name = self.policies[policy_id]["name"]
+            inc["escalation_policy"] = self._ref("escalation_policy", policy_id, name)
+            inc.update(level=1, status="triggered", acknowledgements=[], pending_actions=[])
+            inc["assignments"] = self._assign(self._oncall(inc, 1), now)
+
+    def _priorities(self) -> list[dict[str, Any]]:
+        return self.priorities if self.priorities_enabled else []
+
+    def _list_priorities(self, rec: RecordedRequest) -> dict[str, Any]:
+        return self._page(rec, "priorities", self._priorities())
+
+    def _list_policies(self, rec: RecordedRequest) -> dict[str, Any]:
+        needle = (rec.query.get("query") or [""])[0].lower()
+        found = [
+            self._get_policy(rec, pid)["escalation_policy"]
+            for pid, policy in self.policies.items()
+            if needle in policy["name"].lower()  # loose, like PagerDuty's `query`
+        ]
+        return self._page(rec, "escalation_policies", found)
+
+    def _list_services(self, rec: RecordedRequest) -> dict[str, Any]:
+        needle = (rec.query.get("query") or [""])[0].lower()
+        found = [
+            self._service(s) for s in self.services if needle in self.services[s]["name"].lower()
+        ]
+        return self._page(rec, "services", found)
+
+    def _get_service(self, rec: RecordedRequest, service_id: str) -> dict[str, Any]:
+        if service_id not in self.services:
+            raise _not_found()
+        return {"service": self._service(service_id)}
+
+    def _service(self, service_id: str) -> dict[str, Any]:
+        service = {k: v for k, v in self.services[service_id].items() if k != "policy_id"}
+        if policy_id := self.services[service_id]["policy_id"]:
+            name = self.policies[policy_id]["name"]
+            service["escalation_policy"] = self._ref("escalation_policy", policy_id, name)
+        return service
+
+    def _list_incidents(self, rec: RecordedRequest) -> dict[str, Any]:
+        users, statuses = set(rec.query.get("user_ids[]", [])), rec.query.get("statuses[]")
+        found = [
+            self._public(i)
+            for i in self.incidents.values()
+            if (not statuses or i["status"] in statuses)
+            and (not users or users & {a["assignee"]["id"] for a in i["assignments"]})
+        ]
+        order = (rec.query.get("sort_by") or ["created_at:asc"])[0]
+        found.sort(
+            key=lambda i: (i["created_at"], i["incident_number"]), reverse=order.endswith("desc")
+        )
+        return self._page(rec, "incidents", found)
+
+    def _update_incidents(self, rec: RecordedRequest) -> dict[str, Any]:
+        """Each item goes through the one-incident path; PagerDuty's answer for a partial
+        failure is undocumented, so a refused item is simply missing from the answer."""
+        items = (rec.json or {}).get("incidents", [])
+        if len(items) > 250:
+            raise PagerDutyError(413, 2001, "Request Entity Too Large")
+        self._requester(rec)
+        updated = []
+        for item in items:
+            one = copy.copy(rec)
+            one.json = {"incident": {k: v for k, v in item.items() if k != "id"}}
+            if item["id"] in self.refuse_in_bulk:
+                continue
+            try:
+                updated.append(self._update_incident(one, item["id"])["incident"])
+            except PagerDutyError:
+                continue
+        return {"incidents": updated, "limit": 250, "offset": 0, "more": False, "total": None}
+
+    def _snooze(self, rec: RecordedRequest, incident_id: str) -> Response:
+        actor = self._requester(rec)
+        inc = self._open_incident(incident_id)
+        if inc["status"] != "acknowledged":
+            raise _invalid("Incident must be acknowledged before it can be snoozed")
+        until = datetime.now(UTC) + timedelta(seconds=(rec.json or {})["duration"])
+        at = until.strftime("%Y-%m-%dT%H:%M:%SZ")
+        inc["pending_actions"] = [{"type": "unacknowledge", "at": at}]
+        inc["updated_at"] = _now()
+        inc["last_status_change_by"] = self._user_ref(actor)
+        return JSONResponse({"incident": self._public(inc)}, status_code=201)
+
+    def _merge(self, rec: RecordedRequest, target_id: str) -> dict[str, Any]:
+        self._requester(rec)
+        target = self.incidents.get(target_id)
+        if target is None:
+            raise _not_found()
+        if target["status"] == "resolved":
+            raise _invalid("Open incidents cannot be merged into a resolved incident")
+        source_ids = [s["id"] for s in (rec.json or {}).get("source_incidents", [])]
+        for source_id in source_ids:
+            if source_id not in self.incidents:
+                raise _invalid(f"Incident {source_id} not found")
+            if source_id == target_id:
+                raise _invalid("Cannot merge an incident into itself")
+            if source_id in self.without_alerts or target_id in self.without_alerts:
+                raise _invalid("Only incidents with alerts can be merged")
+        now = _now()
+        for source_id in source_ids:
+            source = self.incidents[source_id]
+            source.update(status="resolved", assignments=[], pending_actions=[], updated_at=now)
+            self.merged_into[source_id] = target_id
+        return {"incident": self._ref("incident", target_id, target["summary"])}
+
+    def _request_responders(self, rec: RecordedRequest, incident_id: str) -> dict[str, Any]:
+        if not self.responder_requests_enabled:
+            raise PagerDutyError(
+                402, 2012, "Account does not have the abilities to perform the action"
+            )
+        inc = self._open_incident(incident_id)
+        body = rec.json or {}
+        requester_id = body.get("requester_id")
+        if requester_id not in self.users:
+            raise _invalid("Requester not found")
+        targets, user_ids = [], []
+        for wrapped in body.get("responder_request_targets", []):
+            target = wrapped.get("responder_request_target", {})
+            if target.get("type") == "user_reference" and target.get("id") in self.users:
+                user_ids.append(target["id"])
+            elif (
+                target.get("type") == "escalation_policy_reference"
+                and target.get("id") in self.policies
+            ):
+                user_ids += self.policies[target["id"]]["levels"][0]
+            else:
+                raise _invalid(f"Responder request target {target.get('id')} not found")
+            targets.append(
+                {"responder_request_target": {"id": target["id"], "type": target["type"]}}
+            )
+        now, incident_ref = _now(), self._ref("incident", incident_id, inc["summary"])
+        responders = inc.setdefault("incidents_responders", [])
+        for user_id in user_ids:
+            responders.append(
+                {
+                    "state": "pending",
+                    "user": self._user_ref(user_id),
+                    "incident": incident_ref,
+                    "requester": self._user_ref(requester_id),
+                    "message": body.get("message", ""),
+                    "requested_at": now,
+                    "updated_at": now,
+                }
+            )
+        request = {
+            "incident": incident_ref,
+            "requester": self._user_ref(requester_id),
+            "requested_at": now,
+            "message": body.get("message", ""),
+            "responder_request_targets": targets,
+        }
+        inc.setdefault("responder_requests", []).append(request)
+        return {"responder_request": request}
+
+    def _create_status_update(self, rec: RecordedRequest, incident_id: str) -> dict[str, Any]:
+        actor = self._requester(rec)
+        if incident_id not in self.incidents:
+            raise _not_found()
+        update = {
+            "id": f"PSTU{next(self._ids):03d}",
+            "message": (rec.json or {}).get("message", ""),
+            "created_at": _now(),
+            "sender": self._user_ref(actor),
+        }
+        self.status_updates.setdefault(incident_id, []).append(update)
+        return {"status_update": update}
+
+    def _create_incident(self, rec: RecordedRequest) -> Response:
+        actor = self._requester(rec)
+        wanted = (rec.json or {}).get("incident", {})
+        service = self.services.get(wanted.get("service", {}).get("id"))
+        if service is None:
+            raise _invalid("Service not found")
+        if service["status"] == "disabled":
+            raise _invalid("Service is disabled")
+        key = wanted.get("incident_key")
+        if key and any(
+            i["incident_key"] == key
+            and i["status"] != "resolved"
+            and i["service"]["id"] == service["id"]
+            for i in self.incidents.values()
+        ):
+            raise _invalid("Open incident with matching dedup key already exists on this service")
+        if service["policy_id"] is None:
+            raise _invalid("Service has no escalation policy")
+        number = max((i["incident_number"] for i in self.incidents.values()), default=0) + 1
+        incident_id = f"PNEW{number:03d}"
+        inc = self.add_incident(
+            number,
+            id=incident_id,
+            title=wanted["title"],
+            service_id=service["id"],
+            policy_id=service["policy_id"],
+            urgency=wanted.get("urgency", "high"),
+        )
+        if key:
+            inc["incident_key"] = key
+        if "priority" in wanted:
+            self._update_more(inc, {"priority": wanted["priority"]}, inc["created_at"])
+        inc["last_status_change_by"] = self._user_ref(actor)
+        self.without_alerts.add(incident_id)
+        return JSONResponse({"incident": self._public(inc)}, status_code=201)
+
+    def _open_incident(self, incident_id: str) -> dict[str, Any]:
+        if incident_id not in self.incidents:
+            raise _not_found()  # writes never accept the incident number
+        inc = self.incidents[incident_id]
+        if inc["status"] == "resolved":
+            raise _invalid("Incident Already Resolved")
+        return inc
+
+    @staticmethod
+    def _page(rec: RecordedRequest, key: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+        limit = int((rec.query.get("limit") or ["25"])[0])
+        offset = int((rec.query.get("offset") or ["0"])[0])
+        page = items[offset : offset + limit]
+        more = offset + limit < len(items)
+        return {key: page, "limit": limit, "offset": offset, "more": more, "total": None}
+
 
 def seed_default(pd: PagerDutyStandIn) -> None:
     """The world the bot's tests share: one incident, a three-level policy, a decoy user."""
@@ -535,7 +837,7 @@ def seed_default(pd: PagerDutyStandIn) -> None:
     pd.add_user("PBOB002", "Bob Builder", "bob@example.com")
     pd.add_user("PCAROL3", "Carol Chen", "carol@example.com")
     pd.add_user("PMAL004", "Mallory", "malice@example.com")  # loose query "alice@..." hits her
-    pd.add_service("PSVC001", "Checkout API")
+    pd.add_service("PSVC001", "Checkout API", policy_id="PEPOL01")
     pd.add_escalation_policy(
         "PEPOL01", "Checkout escalation", [["PALICE1"], ["PBOB002"], ["PCAROL3"]]
     )
@@ -545,4 +847,43 @@ def seed_default(pd: PagerDutyStandIn) -> None:
         title="checkout API error rate high",
         service_id="PSVC001",
         policy_id="PEPOL01",
+    )
+    for id, name in [("PPRIO01", "P1"), ("PPRIO02", "P2"), ("PPRIO03", "P3")]:
+        pd.add_priority(id, name)
+
+
+def seed_responding(pd: PagerDutyStandIn) -> None:
+    """Beyond the default world: a second team, two policies sharing a name, a disabled
+    service, shifts with schedules, and more of Alice's incidents."""
+    pd.add_escalation_policy("PEPOL02", "Payments", [["PBOB002"], ["PCAROL3"]])
+    pd.add_escalation_policy("PEPOL03", "Platform", [["PCAROL3"]])
+    pd.add_escalation_policy("PEPOL04", "platform", [["PBOB002"]])  # same name, any case
+    pd.add_escalation_policy("PEPOL05", "Platform v2", [["PALICE1"]])  # `query` hits it too
+    pd.add_service("PSVC002", "Payments API", policy_id="PEPOL02")
+    pd.add_service("PSVC003", "Legacy billing", status="disabled", policy_id="PEPOL02")
+    pd.set_shift("PEPOL01", 1, "PSCHED1", "Checkout primary", "2030-01-01T09:00:00Z")
+    pd.set_shift("PEPOL01", 2, "PSCHED2", "Checkout secondary", "2030-01-02T09:00:00Z")
+    pd.add_incident(
+        124,
+        id="PQ2OLD0",
+        title="disk filling on checkout-db",
+        service_id="PSVC001",
+        policy_id="PEPOL01",
+        status="acknowledged",
+        created_at="2026-01-01T10:00:00Z",
+    )
+    pd.add_incident(
+        125,
+        id="PRESOLV",
+        title="yesterday's outage",
+        service_id="PSVC001",
+        policy_id="PEPOL01",
+        status="resolved",
+    )
+    pd.add_incident(
+        126,
+        id="PPAY126",
+        title="payments latency",
+        service_id="PSVC002",
+        policy_id="PEPOL02",
     )
