@@ -34,7 +34,7 @@ from app.incidents.grammar import (
 from app.incidents.installation import InstallationLookup
 from app.incidents.outcomes import Outcome, Reply, incident_link
 from app.metrics import ACTIONS, UNMAPPED_REFUSALS
-from app.mrkdwn import escape
+from app.mrkdwn import escape, text_of_blocks
 from app.pagerduty.errors import IncidentNotFound
 from app.policy import Policy
 from app.store import AuditEntry, CardRef, Store, StoreUnavailable
@@ -129,15 +129,18 @@ class Intake:
         text: str = "",
         target: str = "",
         user_team: str | None = None,
+        redraw_clicked: bool = True,
     ) -> Reply:
-        """A card's button, or the modal it opened: `seen` is what the card showed."""
+        """A card's button, or the modal it opened: `seen` is what the card showed. An
+        ephemeral card (`redraw_clicked=False`) cannot be updated; the incident's posted
+        cards still are."""
         command = ParsedCommand(verb, (seen.incident_id,), text=text, target=target)
         request = Request(
             command,
             slack_user_id,
             card.channel,
             way,
-            clicked=card,
+            clicked=card if redraw_clicked else None,
             seen=seen,
             user_team=user_team,
         )
@@ -210,7 +213,10 @@ class Intake:
         )
         actor = await self._admit(request, incident_id)
         async with self._attempt(request, incident_id, record_success=False):
-            text = str(message.get("text") or "").strip()
+            # A message posted with blocks only (by an app, say) has an empty `text`.
+            text = str(message.get("text") or "").strip() or text_of_blocks(
+                message.get("blocks") or []
+            )
             if not text:
                 raise UsageError("That message has no text to add.")
             author = await self._cards.display_name(str(message.get("user") or ""))

@@ -13,6 +13,7 @@ from app.incidents.grammar import MAX_TEXT_CHARS
 from app.incidents.installation import user_team_of
 from app.incidents.intake import Intake
 from app.listeners.reporting import Audience, Reporter
+from app.mrkdwn import text_of_blocks
 
 NOT_A_THREAD = (
     "That message is not in an incident card's thread. Use `/incident escalate <number>` or "
@@ -41,7 +42,8 @@ async def handle_escalate_shortcut(
     next level, with the message as the note."""
     await ack()
     channel, parent = _thread_of(shortcut)
-    note = str((shortcut.get("message") or {}).get("text") or "")
+    message = shortcut.get("message") or {}
+    note = str(message.get("text") or "") or text_of_blocks(message.get("blocks") or [])
     async with reporter.reporting(Audience.of(shortcut, respond)):
         opened = await client.views_open(
             trigger_id=shortcut["trigger_id"],

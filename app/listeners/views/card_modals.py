@@ -47,6 +47,7 @@ async def _submit(
             card=card,
             way=Way.MODAL,
             user_team=user_team_of(body),
+            redraw_clicked=bool(card.ts),  # no ts: the button was on an ephemeral message
             **inputs,
         )
         await reporter.deliver(reply, audience, public_ts=None)
