@@ -178,11 +178,10 @@ class Endpoints:
         return PlainTextResponse("not ready", status_code=503)
 
     async def metrics(self, request: Request) -> Response:
-        # Off without METRICS_TOKEN, and only for its bearer: it is reachable wherever / is.
+        # With METRICS_TOKEN set, only its bearer may scrape: /metrics is reachable wherever /
+        # is. Unset, it is served as DESIGN's contract says (the shipped proxy hides it).
         token = self._service.settings.metrics_token
-        if token is None:
-            return PlainTextResponse("not found (set METRICS_TOKEN to serve metrics)", 404)
-        if not scrape_allowed(request.headers.get("authorization"), token):
+        if token is not None and not scrape_allowed(request.headers.get("authorization"), token):
             return PlainTextResponse(
                 "metrics need the METRICS_TOKEN bearer token", 401, {"www-authenticate": "Bearer"}
             )

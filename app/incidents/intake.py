@@ -27,6 +27,7 @@ from app.incidents.grammar import (
     ParsedCommand,
     Verb,
     checked_text,
+    message_as_typed,
     parse_command,
     parse_mention,
     without_mention_of,
@@ -34,7 +35,7 @@ from app.incidents.grammar import (
 from app.incidents.installation import InstallationLookup
 from app.incidents.outcomes import Outcome, Reply, incident_link
 from app.metrics import ACTIONS, UNMAPPED_REFUSALS
-from app.mrkdwn import escape, text_of_blocks
+from app.mrkdwn import escape
 from app.pagerduty.errors import IncidentNotFound
 from app.policy import Policy
 from app.store import AuditEntry, CardRef, Store, StoreUnavailable
@@ -214,9 +215,7 @@ class Intake:
         actor = await self._admit(request, incident_id)
         async with self._attempt(request, incident_id, record_success=False):
             # A message posted with blocks only (by an app, say) has an empty `text`.
-            text = str(message.get("text") or "").strip() or text_of_blocks(
-                message.get("blocks") or []
-            )
+            text = message_as_typed(message)
             if not text:
                 raise UsageError("That message has no text to add.")
             author = await self._cards.display_name(str(message.get("user") or ""))

@@ -155,7 +155,7 @@ async def test_add_to_notes_on_a_blocks_only_message_adds_the_rendered_text(
     [post] = pagerduty.writes
     content = post.json["note"]["content"]
     assert content.startswith(
-        "disk full on `db-1` &amp; <@U0BOB0002> is on it\n```ENOSPC: /var/lib/pg```\n— "
+        "disk full on `db-1` & <@U0BOB0002> is on it\n```ENOSPC: /var/lib/pg```\n— "
     )
 
 
@@ -180,6 +180,4 @@ async def test_the_escalate_shortcut_on_a_blocks_only_message_prefills_the_rende
     await slack.wait_for(lambda s: len(s.calls_to("views.open")) == 1)
     view = slack.calls_to("views.open")[0].args["view"]
     note_input = next(b for b in view["blocks"] if b.get("block_id") == BlockId.NOTE)
-    assert note_input["element"]["initial_value"].startswith(
-        "disk full on `db-1` &amp; <@U0BOB0002>"
-    )
+    assert note_input["element"]["initial_value"].startswith("disk full on `db-1` & <@U0BOB0002>")

@@ -9,11 +9,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from app.blocks import escalate_modal, notice_modal
 from app.errors import BotError
-from app.incidents.grammar import MAX_TEXT_CHARS
+from app.incidents.grammar import MAX_TEXT_CHARS, message_as_typed
 from app.incidents.installation import user_team_of
 from app.incidents.intake import Intake
 from app.listeners.reporting import Audience, Reporter
-from app.mrkdwn import text_of_blocks
 
 NOT_A_THREAD = (
     "That message is not in an incident card's thread. Use `/incident escalate <number>` or "
@@ -42,8 +41,7 @@ async def handle_escalate_shortcut(
     next level, with the message as the note."""
     await ack()
     channel, parent = _thread_of(shortcut)
-    message = shortcut.get("message") or {}
-    note = str(message.get("text") or "") or text_of_blocks(message.get("blocks") or [])
+    note = message_as_typed(shortcut.get("message") or {})  # a modal shows plain text
     async with reporter.reporting(Audience.of(shortcut, respond)):
         opened = await client.views_open(
             trigger_id=shortcut["trigger_id"],
