@@ -23,6 +23,7 @@ from app.incidents.cards import IncidentCards
 from app.incidents.intake import Intake
 from app.incidents.locks import IncidentLocks
 from app.incidents.outcomes import RecentActions
+from app.incidents.responding import LatestUpdates, Responding
 from app.incidents.sync import CardSync
 from app.listeners.reporting import Reporter
 from app.pagerduty.client import PagerDutyClient
@@ -62,10 +63,23 @@ class Service:
         )
         policy = load_policy(settings.policy_file)
         recent = RecentActions()
+        updates = LatestUpdates()
+        routes = load_channel_routes(settings.channel_routes_file)
+        groups = GroupDirectory(slack)
         locks = IncidentLocks(pagerduty, store)
-        cards = IncidentCards(slack, store, pagerduty, recent)
-        actions = IncidentActions(pagerduty, locks, identity, policy, GroupDirectory(slack), recent)
-        intake = Intake(actions=actions, cards=cards, identity=identity, policy=policy, store=store)
+        cards = IncidentCards(slack, store, pagerduty, recent, updates)
+        responding = Responding(pagerduty, locks, identity, policy, groups, recent, routes, updates)
+        actions = IncidentActions(
+            pagerduty, locks, identity, policy, groups, recent, extra=[responding.actions]
+        )
+        intake = Intake(
+            actions=actions,
+            cards=cards,
+            identity=identity,
+            policy=policy,
+            store=store,
+            responding=responding,
+        )
         reporter = Reporter(slack)
         background = pagerduty.background()
         sync = CardSync(
@@ -73,7 +87,7 @@ class Service:
             locks=locks.reading_with(background),
             recent=recent,
             store=store,
-            routes=load_channel_routes(settings.channel_routes_file),
+            routes=routes,
             holder=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
             lease=timedelta(seconds=settings.webhook_lease_seconds),
         )

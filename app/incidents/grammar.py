@@ -26,6 +26,13 @@ class Verb(StrEnum):
     ESCALATE = "escalate"
     REASSIGN = "reassign"
     NOTE = "note"
+    # Around the incident (issue 17)
+    PAGE = "page"
+    UPDATE = "update"
+    ONCALL = "oncall"
+    MINE = "mine"
+    ACK_MINE = "ack mine"  # two words: typed as `ack mine`, never matched as one
+    TRIGGER = "trigger"
 
     @property
     def past(self) -> str:
@@ -34,7 +41,7 @@ class Verb(StrEnum):
 
     @property
     def needs_incident(self) -> bool:
-        return self not in (Verb.HELP, Verb.WHOAMI)
+        return self not in (Verb.HELP, Verb.WHOAMI, *AROUND_VERBS)
 
 
 _PAST = {
@@ -44,11 +51,19 @@ _PAST = {
     Verb.ESCALATE: "escalated",
     Verb.REASSIGN: "reassigned",
     Verb.NOTE: "added a note to",
+    Verb.PAGE: "asked for responders on",
+    Verb.UPDATE: "posted a status update on",
+    Verb.ONCALL: "looked up who is on call",
+    Verb.MINE: "listed their incidents",
+    Verb.ACK_MINE: "acknowledged",
+    Verb.TRIGGER: "opened",
 }
+# The verbs that act without naming an incident; each still passes the whole pipeline.
+AROUND_VERBS = (Verb.ONCALL, Verb.MINE, Verb.ACK_MINE, Verb.TRIGGER)
 _ALIASES = {"acknowledge": Verb.ACK}
 
-# The verbs a POLICY_FILE rule may name: everything that touches an incident.
-POLICY_VERBS = frozenset(verb for verb in Verb if verb.needs_incident)
+# The verbs a POLICY_FILE rule may name: everything but help and whoami.
+POLICY_VERBS = frozenset(verb for verb in Verb if verb not in (Verb.HELP, Verb.WHOAMI))
 
 USAGE = escape("""\
 *Act on PagerDuty incidents as yourself*
@@ -59,6 +74,13 @@ USAGE = escape("""\
 `/incident note <ref> <text ...>` add a note
 `/incident show <ref>` post the incident's card, with buttons, in this channel
 `/incident whoami` which PagerDuty user you act as
+*Around the incident*
+`/incident oncall [<policy | service>]` who is on call now (default: this channel's services)
+`/incident mine` your open incidents, to you alone · `/incident ack mine` acknowledge them all
+`/incident page <ref> <@user | policy> [...] [message ...]` ask them to join as responders
+`/incident update <ref> <message ...>` a status update to the incident's subscribers
+`/incident trigger <service> <title ...>` open an incident on that service, as you
+Names with spaces go in quotes: `"SRE primary"`.
 `<ref>` is `123`, `#123`, an incident id like `PT4KHLK`, or its PagerDuty link.""")
 
 MENTION_USAGE = escape("""\
@@ -86,6 +108,12 @@ class ParsedCommand:
     level: int | None = None
     text: str = ""
     target: str = ""
+    # Around the incident: `page` targets; `trigger` from the shortcut: the urgency asked
+    # for, the key that makes a double submit open one incident, the message's link.
+    targets: tuple[str, ...] = ()
+    new_urgency: str = ""
+    incident_key: str = ""
+    source_link: str = ""
 
     @property
     def ref(self) -> str:
@@ -128,6 +156,10 @@ def parse_command(text: str) -> ParsedCommand:
     if not words:
         raise UsageError("Tell me what to do.\n" + USAGE)
     verb = _verb(words[0])
+    if verb is Verb.ACK and [w.lower() for w in words[1:]] == ["mine"]:
+        return ParsedCommand(Verb.ACK_MINE)
+    if verb in _AROUND_PARSERS:
+        return _AROUND_PARSERS[verb](verb, words[1:])
     if not verb.needs_incident:
         return ParsedCommand(verb)
     if len(words) < 2:
@@ -150,7 +182,8 @@ def parse_mention(text: str, thread_incident: str | None) -> ParsedCommand:
     words = text.split()
     if not words:
         return ParsedCommand(Verb.HELP)
-    if thread_incident is not None and _verb(words[0]).needs_incident:
+    mine = [w.lower() for w in words[1:]] == ["mine"]
+    if thread_incident is not None and _verb(words[0]).needs_incident and not mine:
         words.insert(1, thread_incident)
     elif thread_incident is None and len(words) < 2 and _verb(words[0]).needs_incident:
         raise UsageError(
@@ -219,10 +252,87 @@ def _note(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
     return ParsedCommand(verb, (ref,), text=note)
 
 
+_OPENING_QUOTES = '"“”'
+_CLOSING_QUOTES = '"”“'
+# A policy's id as PagerDuty writes it (PEPOL01, PABC123): capitals with a digit.
+POLICY_ID = re.compile(r"(?=[A-Z]*[0-9])[A-Z0-9]{7,20}")
+MAX_PAGE_TARGETS = 10
+
+
+def _name(words: list[str]) -> tuple[str, list[str]]:
+    """A name at the head of `words`: one word, or several in straight or curly quotes."""
+    if not words or words[0][0] not in _OPENING_QUOTES:
+        return (words[0], words[1:]) if words else ("", [])
+    for end, word in enumerate(words):
+        closes = word[-1] in _CLOSING_QUOTES and (end > 0 or len(word) > 1)
+        if closes:
+            return " ".join(words[: end + 1])[1:-1].strip(), words[end + 1 :]
+    raise UsageError(f"The name {escape(' '.join(words))} has no closing quote.")
+
+
+def _page(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
+    targets: list[str] = []
+    while rest and len(targets) < MAX_PAGE_TARGETS:
+        head = rest[0]
+        if MENTION.fullmatch(head) or _EMAIL.fullmatch(head) or POLICY_ID.fullmatch(head):
+            targets.append(head)
+            rest = rest[1:]
+        elif head[0] in _OPENING_QUOTES or not targets:
+            # An unquoted bare word is a policy's name only as the first target.
+            name, rest = _name(rest)
+            targets.append(f'"{name}"')
+        else:
+            break
+    if not targets:
+        raise UsageError(
+            "Say whom to page: `/incident page 123 @bob` or `/incident page 123 "
+            '"SRE primary" please join`.'
+        )
+    message = checked_text(_rest(rest), "message")
+    return ParsedCommand(verb, (ref,), targets=tuple(targets), text=message)
+
+
+def _update(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
+    message = checked_text(_rest(rest), "status update")
+    if not message:
+        raise UsageError(
+            "The status update is empty: `/incident update 123 rolled back, errors falling`."
+        )
+    return ParsedCommand(verb, (ref,), text=message)
+
+
+def _oncall(verb: Verb, rest: list[str]) -> ParsedCommand:
+    name, after = _name(rest)
+    if after:  # an unquoted name with spaces: take it as typed
+        name = _rest(rest)
+    return ParsedCommand(verb, target=name.strip(_OPENING_QUOTES).strip())
+
+
+def _mine(verb: Verb, rest: list[str]) -> ParsedCommand:
+    if rest:
+        raise UsageError("`mine` takes nothing more: `/incident mine`.")
+    return ParsedCommand(verb)
+
+
+def _trigger(verb: Verb, rest: list[str]) -> ParsedCommand:
+    service, title_words = _name(rest)
+    title = checked_text(_rest(title_words), "title")
+    if not service or not title:
+        raise UsageError(
+            'Say which service and what is wrong: `/incident trigger "Checkout API" '
+            "checkout returns 500s`."
+        )
+    return ParsedCommand(verb, target=service, text=title)
+
+
+_AROUND_PARSERS = {Verb.ONCALL: _oncall, Verb.MINE: _mine, Verb.TRIGGER: _trigger}
+
 _PARSERS = {
     Verb.SHOW: _show,
     Verb.RESOLVE: _resolve,
     Verb.ESCALATE: _escalate,
     Verb.REASSIGN: _reassign,
     Verb.NOTE: _note,
+    Verb.PAGE: _page,
+    Verb.UPDATE: _update,
 }

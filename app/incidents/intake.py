@@ -32,9 +32,11 @@ from app.incidents.grammar import (
     without_mention_of,
 )
 from app.incidents.outcomes import Outcome, Reply, incident_link
+from app.incidents.responding import Answer, Responding
 from app.metrics import ACTIONS, UNMAPPED_REFUSALS
 from app.mrkdwn import escape
 from app.pagerduty.errors import IncidentNotFound
+from app.pagerduty.models import Service
 from app.policy import Policy
 from app.store import AuditEntry, CardRef, Store, StoreUnavailable
 
@@ -76,7 +78,9 @@ class Intake:
         identity: IdentityResolver,
         policy: Policy,
         store: Store,
+        responding: Responding,
     ) -> None:
+        self._responding = responding
         self._actions = actions
         self._cards = cards
         self._identity = identity
@@ -113,15 +117,52 @@ class Intake:
         *,
         slack_user_id: str,
         seen: CardState,
-        card: CardRef,
+        card: CardRef | None,
         way: Way = Way.BUTTON,
         text: str = "",
         target: str = "",
+        channel: str = "",
     ) -> Reply:
-        """A card's button, or the modal it opened: `seen` is what the card showed."""
+        """A card's button, or the modal it opened: `seen` is what the card showed. With
+        `card` None it was a button of the private `mine` list, in `channel`."""
         command = ParsedCommand(verb, (seen.incident_id,), text=text, target=target)
-        request = Request(command, slack_user_id, card.channel, way, clicked=card, seen=seen)
+        where = card.channel if card is not None else channel
+        request = Request(command, slack_user_id, where, way, clicked=card, seen=seen)
         return await self.handle(request)
+
+    async def share_oncall(
+        self, *, slack_user_id: str, channel: str, policy_ids: tuple[str, ...]
+    ) -> Reply:
+        """The private on-call answer's Share button: read again, post in the channel."""
+        command = ParsedCommand(Verb.ONCALL, targets=policy_ids)
+        return await self.handle(Request(command, slack_user_id, channel, Way.BUTTON))
+
+    async def page_oncall_about(
+        self,
+        *,
+        slack_user_id: str,
+        channel: str,
+        message_ts: str,
+        service: str,
+        title: str,
+        urgency: str,
+    ) -> Reply:
+        """The "Page on-call about this" modal, submitted: the message's channel and ts make
+        the incident key, so a double submit opens one incident."""
+        link = await self._cards.permalink(channel, message_ts) if message_ts else ""
+        command = ParsedCommand(
+            Verb.TRIGGER,
+            target=service,
+            text=checked_text(title, "title"),
+            new_urgency=urgency,
+            incident_key=f"slack:{channel}:{message_ts}" if message_ts else "",
+            source_link=link,
+        )
+        return await self.handle(Request(command, slack_user_id, channel, Way.MODAL))
+
+    async def services_to_page(self, channel: str) -> list[Service]:
+        """What the "Page on-call about this" modal offers: this channel's services first."""
+        return await self._responding.routed_services(channel)
 
     async def escalate_in_thread(
         self, *, slack_user_id: str, channel: str, incident_id: str, level: int | None, note: str
@@ -137,6 +178,8 @@ class Intake:
             return Reply(private=[MENTION_USAGE if request.way is Way.MENTION else USAGE])
         if verb is Verb.WHOAMI:
             return Reply(private=[await self._whoami(request.slack_user_id)])
+        if not verb.needs_incident:
+            return await self._around(request)
         actor = await self._admit(request, " ".join(request.command.refs))
         refs = request.command.refs
         if len(refs) == 1:
@@ -230,6 +273,34 @@ class Intake:
             raise
         return await self._tell(request, outcome)
 
+    async def _around(self, request: Request) -> Reply:
+        """A verb without an incident: the same steps, audited without an incident (or
+        with the ones it changed or opened)."""
+        actor = await self._admit(request, "")
+        async with self._attempt(request, "", record_success=False):
+            answer = await self._responding.around(actor, request.command, request.channel)
+        changed = [o.incident.id for o in answer.outcomes]
+        changed += [answer.opened.id] if answer.opened else []
+        await self._audit(request, ",".join(changed)[:200], "done")
+        return await self._tell_around(request, answer)
+
+    async def _tell_around(self, request: Request, answer: Answer) -> Reply:
+        private = list(answer.private)
+        stale = []
+        for outcome in answer.outcomes:
+            if await self._cards.refresh(outcome):
+                stale.append(f"#{outcome.incident.incident_number}")
+        if stale:
+            private.append(
+                f"Slack would not update the card(s) of {', '.join(stale)}; they may be stale "
+                "until the next change."
+            )
+        if answer.opened is not None:
+            private += await self._cards.show(answer.opened, request.channel)
+        if answer.blocks:
+            return Reply(list(answer.public), private[:1], list(answer.blocks))
+        return Reply(list(answer.public), private)
+
     async def _tell(self, request: Request, outcome: Outcome) -> Reply:
         if outcome.verb is Verb.SHOW:
             return Reply(private=await self._cards.show(outcome.incident, request.channel))
@@ -239,6 +310,8 @@ class Intake:
             return Reply(public=[outcome.announcement], private=private)
         if request.way is Way.SHORTCUT:
             private.append(f"Added to the notes of {incident_link(outcome.incident)}.")
+        elif request.clicked is None and request.seen is not None:
+            private.append(f"Done: {outcome.announcement}")  # from the `mine` list
         elif problems:
             private.append(
                 f"Done: {outcome.announcement} But Slack would not update the card "
