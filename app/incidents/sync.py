@@ -44,6 +44,7 @@ _SAID = {
     "incident.priority_updated": "changed the priority",
     "incident.annotated": "added a note",
     "incident.responder.added": "added a responder",
+    "incident.responder.replied": "answered a request to respond",
     "incident.status_update_published": "published a status update",
 }
 # The events that report an action the bot itself may just have taken.

@@ -40,7 +40,13 @@ async def _submit(
     audience = Audience(card.channel, body["user"]["id"])
     async with reporter.reporting(audience):
         reply = await intake.click(
-            verb, slack_user_id=body["user"]["id"], seen=state, card=card, way=Way.MODAL, **inputs
+            verb,
+            slack_user_id=body["user"]["id"],
+            seen=state,
+            card=card if card.ts else None,  # no ts: opened from the `mine` list
+            way=Way.MODAL,
+            channel=card.channel,
+            **inputs,
         )
         await reporter.deliver(reply, audience, public_ts=None)
 
