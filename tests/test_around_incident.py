@@ -3,17 +3,31 @@
 PagerDuty stand-in (`seed_responding`'s world). Every refusal: its sentence and no write."""
 
 import json
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from app.ids import ActionId
+from app.ids import ActionId, Shortcut
 from app.pagerduty.webhooks import parse_event
-from tests.conftest import SIGNING_SECRET, Bot, action_ids, cards_posted, show_card
+from app.settings import Settings
+from app.store import Store
+from tests.conftest import (
+    SIGNING_SECRET,
+    Bot,
+    action_ids,
+    cards_posted,
+    running_bot,
+    show_card,
+)
+from tests.listeners.test_around_listeners import submit_page_oncall
+from tests.listeners.test_threads import shortcut_payload
 from tests.standins.pagerduty import PagerDutyStandIn, seed_responding
 from tests.standins.signing import signed_headers, slash_command_body
 from tests.standins.slack import SlackStandIn
+from tests.test_policy import audit_rows
 from tests.test_webhooks import webhook
 
 INCIDENT_123 = "PT4KHLK"
@@ -100,8 +114,9 @@ async def test_oncall_for_an_ambiguous_name_lists_the_candidates_never_the_first
 ) -> None:
     text = await refused(bot, "oncall platform")
 
-    assert "“platform” names 2 escalation policy or services" in text
-    assert "`PEPOL03`" in text and "`PEPOL04`" in text
+    assert "“platform” names 2 escalation policies or services" in text
+    assert "`PEPOL03`" in text
+    assert "`PEPOL04`" in text
     assert "PEPOL05" not in text  # "Platform v2" is only a loose match
     assert pagerduty.requests_to("GET", "/oncalls") == []
 
@@ -193,9 +208,8 @@ async def test_ack_mine_says_which_incidents_pagerduty_left_unacknowledged(
 
     assert "acknowledged 1 of their incident(s)" in public["text"]
     assert private["response_type"] == "ephemeral"
-    assert (
-        "PagerDuty did not acknowledge" in private["text"] and "#127 queue stuck" in private["text"]
-    )
+    assert "PagerDuty did not acknowledge" in private["text"]
+    assert "#127 queue stuck" in private["text"]
     assert pagerduty.incidents["PSTUCK7"]["status"] == "triggered"
 
 
@@ -260,7 +274,8 @@ async def test_page_on_an_account_without_responder_requests_says_so(
 
     text = await refused(bot, "page 123 <@U0BOB0002|bob>")
 
-    assert "cannot add responders" in text and "nobody was paged" in text
+    assert "cannot add responders" in text
+    assert "nobody was paged" in text
     assert pagerduty.incidents[INCIDENT_123].get("incidents_responders") is None
 
 
@@ -345,7 +360,8 @@ async def test_trigger_opens_an_incident_as_the_person_and_posts_its_card_here(
     assert post.json["incident"]["title"] == "checkout returns 500s"
     assert post.json["incident"]["service"] == {"id": "PSVC001", "type": "service_reference"}
     assert reply["response_type"] == "in_channel"
-    assert "opened" in reply["text"] and "Checkout API" in reply["text"]
+    assert "opened" in reply["text"]
+    assert "Checkout API" in reply["text"]
     [card] = cards_posted(slack)
     assert card["channel"] == "C0INCIDENTS"
 
@@ -378,3 +394,72 @@ async def test_trigger_refuses_an_unknown_or_disabled_service_or_a_missing_title
 
     assert says in reply
     assert reads_only(pagerduty)
+
+
+# --- policy and audit --------------------------------------------------------------------
+
+AROUND_POLICY = """\
+rules:
+  - verbs: [trigger, "ack mine", page]
+    urgency: high
+    allow:
+      users: [U0BOB0002]
+  - verbs: [oncall]
+    allow:
+      users: [U0BOB0002]
+"""
+
+
+@pytest.fixture
+async def policed(settings: Settings, slack: SlackStandIn, tmp_path: Path) -> AsyncIterator[Bot]:
+    policy = tmp_path / "policy.yml"
+    policy.write_text(AROUND_POLICY)
+    async with running_bot(settings.model_copy(update={"policy_file": policy}), slack) as bot:
+        yield bot
+
+
+@pytest.mark.parametrize(
+    ("text", "verb", "rule"),
+    [
+        ('trigger "Checkout API" db down', "trigger", 1),
+        ("ack mine", "ack mine", 1),
+        ("page 123 <@U0CAROL03|carol>", "page", 1),
+        ("oncall Payments", "oncall", 2),
+    ],
+)
+async def test_each_verb_is_held_to_the_policy_and_its_refusal_audited(
+    policed: Bot, pagerduty: PagerDutyStandIn, settings: Settings, text: str, verb: str, rule: int
+) -> None:
+    reply = await refused(policed, text)
+
+    assert f"lets only <@U0BOB0002> {verb}" in reply
+    assert reads_only(pagerduty)
+    assert await audit_rows(settings) == [(verb, "refused", f"NotAllowed (rule {rule})")]
+
+
+async def test_a_low_urgency_trigger_is_outside_a_high_urgency_rule(
+    policed: Bot, pagerduty: PagerDutyStandIn, slack: SlackStandIn
+) -> None:
+    await policed.interact(shortcut_payload(Shortcut.PAGE_ONCALL, policed))
+    await slack.wait_for(lambda s: len(s.calls_to("views.update")) == 1)
+    view = slack.calls_to("views.update")[0].args["view"]
+
+    await submit_page_oncall(policed, view, title="minor: typo on page", service="PSVC001")
+
+    await slack.wait_for(lambda s: len(cards_posted(s)) == 1)
+    [create] = pagerduty.requests_to("POST", "/incidents")
+    assert create.json["incident"]["urgency"] == "low"
+
+
+async def test_a_done_verb_without_an_incident_is_audited_with_what_it_changed(
+    bot: Bot, settings: Settings
+) -> None:
+    await bot.reply_to("mine")
+    await bot.reply_to('trigger "Checkout API" db down')
+
+    assert await audit_rows(settings) == [("mine", "done", ""), ("trigger", "done", "")]
+    store = Store(settings.database_url)
+    await store.open()
+    newest = (await store.audit())[0]
+    await store.close()
+    assert newest.incident.startswith("PNEW")

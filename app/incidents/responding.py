@@ -65,7 +65,7 @@ class LatestUpdates:
         return self._latest.get(incident_id)
 
 
-def _one(kind: str, name: str, found: Sequence[tuple[str, str]]) -> str:
+def _one(kind: str, kinds: str, name: str, found: Sequence[tuple[str, str]]) -> str:
     """The id of the one `(id, label)` named `name`; otherwise a sentence saying why not."""
     distinct = dict(found)
     if len(distinct) == 1:
@@ -74,7 +74,7 @@ def _one(kind: str, name: str, found: Sequence[tuple[str, str]]) -> str:
         raise UsageError(f"No {kind} is named “{escape(name)}”; nothing was done.")
     candidates = ", ".join(f"{escape(label)} (`{id}`)" for id, label in sorted(distinct.items()))
     raise UsageError(
-        f"“{escape(name)}” names {len(distinct)} {kind}s: {candidates}. Give the id of the "
+        f"“{escape(name)}” names {len(distinct)} {kinds}: {candidates}. Give the id of the "
         "one you mean instead; nothing was done."
     )
 
@@ -250,7 +250,9 @@ class Responding:
             for s in services
             if s.escalation_policy is not None
         ]
-        policy_id = _one("escalation policy or service", name, found)
+        policy_id = _one(
+            "escalation policy or service", "escalation policies or services", name, found
+        )
         return await self._pagerduty.get_escalation_policy(policy_id)
 
     async def _policy_of(self, service: Service) -> EscalationPolicy:
@@ -262,7 +264,9 @@ class Responding:
         if POLICY_ID.fullmatch(name):
             return await self._pagerduty.get_escalation_policy(name)
         found = await self._pagerduty.find_escalation_policies(name)
-        policy_id = _one("escalation policy", name, [(p.id, p.name) for p in found])
+        policy_id = _one(
+            "escalation policy", "escalation policies", name, [(p.id, p.name) for p in found]
+        )
         return next(p for p in found if p.id == policy_id)
 
     async def mine(self, actor: VerifiedUser, command: ParsedCommand, channel: str) -> Answer:
@@ -289,22 +293,23 @@ class Responding:
         incidents = await self._pagerduty.list_incidents(
             user_ids=[actor.pagerduty.id], statuses=["triggered"], at_most=BULK_LIMIT
         )
-        allowed, refused = [], []
+        allowed, refusals = [], []
         for incident in incidents:
             try:
                 for verb in (Verb.ACK_MINE, Verb.ACK):
                     await self._authorize(actor, verb, incident.urgency, incident.incident_number)
             except NotAllowed as refusal:  # say so, and acknowledge the others
-                refused.append(f"#{incident.incident_number}: {refusal.message}")
+                refusals.append(refusal)
                 continue
             allowed.append(incident)
+        if refusals and not allowed:
+            raise refusals[0]
         if not allowed:
             raise NothingToDo(
-                "Nothing to acknowledge: no triggered incident is assigned to you"
-                + (" that the policy lets you acknowledge" if refused else "")
-                + "; nothing was changed."
-                + ("\n" + "\n".join(refused) if refused else "")
+                "Nothing to acknowledge: no triggered incident is assigned to you; nothing "
+                "was changed."
             )
+        refused = [refusal.message for refusal in refusals]
         result = await self._pagerduty.update_incidents(
             actor.email, {i.id: {"status": "acknowledged"} for i in allowed}
         )
@@ -372,5 +377,5 @@ class Responding:
         if POLICY_ID.fullmatch(name):
             return await self._pagerduty.get_service(name)
         found = await self._pagerduty.find_services(name)
-        service_id = _one("service", name, [(s.id, s.name) for s in found])
+        service_id = _one("service", "services", name, [(s.id, s.name) for s in found])
         return next(s for s in found if s.id == service_id)
