@@ -399,6 +399,7 @@ async def test_trigger_refuses_an_unknown_or_disabled_service_or_a_missing_title
 # --- policy and audit --------------------------------------------------------------------
 
 AROUND_POLICY = """\
+channels: [C0INCIDENTS]
 rules:
   - verbs: [trigger, "ack mine", page]
     urgency: high
@@ -435,6 +436,16 @@ async def test_each_verb_is_held_to_the_policy_and_its_refusal_audited(
     assert f"lets only <@U0BOB0002> {verb}" in reply
     assert reads_only(pagerduty)
     assert await audit_rows(settings) == [(verb, "refused", f"NotAllowed (rule {rule})")]
+
+
+async def test_a_verb_without_an_incident_is_held_to_the_policys_channels_and_audited(
+    policed: Bot, pagerduty: PagerDutyStandIn, settings: Settings
+) -> None:
+    reply = await reply_in(policed, "C0RANDOM", "mine")
+
+    assert "only in <#C0INCIDENTS>" in reply["text"]
+    assert pagerduty.requests == []
+    assert await audit_rows(settings) == [("mine", "refused", "NotAllowed (channels)")]
 
 
 async def test_a_low_urgency_trigger_is_outside_a_high_urgency_rule(

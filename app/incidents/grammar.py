@@ -86,7 +86,8 @@ Names with spaces go in quotes: `"SRE primary"`.
 MENTION_USAGE = escape("""\
 *Mention me in an incident card's thread* (no incident number needed):
 `@incident-bot ack` · `resolve [note]` · `escalate [level] [note]` · `reassign @user`
-· `note <text>` · `whoami` · `help`
+· `note <text>` · `page @user [message]` · `update <text>` · `whoami` · `help`
+Anywhere: `oncall [name]` · `mine` · `ack mine` · `trigger <service> <title>`.
 Anywhere else, name the incident: `@incident-bot escalate 123`.""")
 
 _NUMBER = re.compile(r"#?([1-9][0-9]{0,9})")
