@@ -474,3 +474,10 @@ async def test_a_done_verb_without_an_incident_is_audited_with_what_it_changed(
     newest = (await store.audit())[0]
     await store.close()
     assert newest.incident.startswith("PNEW")
+
+
+async def test_oncall_for_an_unknown_id_says_so(bot: Bot, pagerduty: PagerDutyStandIn) -> None:
+    text = await refused(bot, "oncall PNOPE99")
+
+    assert text == "No escalation policy or service has the id `PNOPE99`; nothing was done."
+    assert reads_only(pagerduty)

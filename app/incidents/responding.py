@@ -231,7 +231,11 @@ class Responding:
     async def routed_services(self, channel: str) -> list[Service]:
         """The services CHANNEL_ROUTES_FILE routes anywhere, this channel's first."""
         ids = sorted(self._routes.services, key=lambda s: self._routes.services[s] != channel)
-        return list(await asyncio.gather(*(self._pagerduty.get_service(s) for s in ids)))
+        found = await asyncio.gather(
+            *(self._pagerduty.get_service(s) for s in ids), return_exceptions=True
+        )
+        # A route to a service PagerDuty no longer has must not keep the others off the list.
+        return [s for s in found if isinstance(s, Service)]
 
     async def _policy_or_service_policy(self, name: str) -> EscalationPolicy:
         """A policy by id or name, or the policy of a service by id or name."""
@@ -239,8 +243,15 @@ class Responding:
             try:
                 return await self._pagerduty.get_escalation_policy(name)
             except PagerDutyRejected:
+                pass
+            try:
                 service = await self._pagerduty.get_service(name)
-                return await self._policy_of(service)
+            except PagerDutyRejected:
+                raise UsageError(
+                    f"No escalation policy or service has the id `{escape(name)}`; nothing was "
+                    "done."
+                ) from None
+            return await self._policy_of(service)
         policies, services = await asyncio.gather(
             self._pagerduty.find_escalation_policies(name), self._pagerduty.find_services(name)
         )
