@@ -481,3 +481,20 @@ async def test_oncall_for_an_unknown_id_says_so(bot: Bot, pagerduty: PagerDutySt
 
     assert text == "No escalation policy or service has the id `PNOPE99`; nothing was done."
     assert reads_only(pagerduty)
+
+
+async def test_ack_mine_acknowledges_what_the_policy_allows_and_names_the_rest(
+    policed: Bot, pagerduty: PagerDutyStandIn
+) -> None:
+    pagerduty.add_incident(
+        128, id="PLOW128", title="a low one", service_id="PSVC001", policy_id="PEPOL01"
+    )
+    pagerduty.incidents["PLOW128"]["urgency"] = "low"
+
+    public, private = await policed.reply_to("ack mine", count=2)
+
+    [put] = pagerduty.writes
+    assert [i["id"] for i in put.json["incidents"]] == ["PLOW128"]
+    assert "acknowledged 1 of their incident(s)" in public["text"]
+    assert "nothing was done to #123" in private["text"]
+    assert pagerduty.incidents[INCIDENT_123]["status"] == "triggered"
