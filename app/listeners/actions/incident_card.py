@@ -30,23 +30,21 @@ def card_state(value: str) -> CardState:
         ) from None
 
 
-def clicked_card(body: dict[str, Any]) -> CardRef | None:
-    """The card clicked; None for the private `mine` list (an ephemeral, not a card)."""
-    container = body["container"]
-    if container.get("is_ephemeral"):
-        return None
-    return CardRef(container["channel_id"], container["message_ts"])
+def clicked_card(body: dict[str, Any]) -> CardRef:
+    return CardRef(body["container"]["channel_id"], body["container"]["message_ts"])
 
 
-def clicked_channel(body: dict[str, Any]) -> str:
-    return str(body["container"]["channel_id"])
+def on_ephemeral(body: dict[str, Any]) -> bool:
+    """A button on an ephemeral message: the payload has no `message`, and chat.update
+    cannot reach the message."""
+    return bool(body["container"].get("is_ephemeral")) or "message" not in body
 
 
-def modal_metadata(state: CardState, card: CardRef | None, channel: str) -> str:
-    """What a modal must carry back to act on the card it came from (no `ts`: the
-    `mine` list)."""
-    ts = card.ts if card is not None else ""
-    return json.dumps({"state": state.to_value(), "channel": channel, "ts": ts})
+def modal_metadata(state: CardState, card: CardRef, *, ephemeral: bool = False) -> str:
+    """What a modal must carry back to act on the card it came from (an ephemeral card
+    has no `ts` that chat.update could use)."""
+    ts = "" if ephemeral else card.ts
+    return json.dumps({"state": state.to_value(), "channel": card.channel, "ts": ts})
 
 
 def acting_button(verb: Verb) -> ButtonHandler:
@@ -68,7 +66,7 @@ def acting_button(verb: Verb) -> ButtonHandler:
                 slack_user_id=body["user"]["id"],
                 seen=card_state(action.get("value", "")),
                 card=clicked_card(body),
-                channel=clicked_channel(body),
+                redraw_clicked=not on_ephemeral(body),
             )
             await reporter.deliver(reply, audience, public_ts=None)
 
@@ -91,7 +89,7 @@ def modal_button(build: Callable[[int, str, str], dict[str, Any]]) -> ButtonHand
         await ack()
         async with reporter.reporting(Audience.of(body, respond)):
             state = card_state(action.get("value", ""))
-            metadata = modal_metadata(state, clicked_card(body), clicked_channel(body))
+            metadata = modal_metadata(state, clicked_card(body), ephemeral=on_ephemeral(body))
             await client.views_open(
                 trigger_id=body["trigger_id"],
                 view=build(state.number or 0, state.title or "this incident", metadata),

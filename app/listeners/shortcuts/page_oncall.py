@@ -8,6 +8,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from app.incidents.grammar import message_as_typed
 from app.incidents.intake import Intake
 from app.listeners.reporting import Audience, Reporter
 from app.responding_blocks import page_oncall_modal
@@ -25,7 +26,7 @@ async def handle_page_oncall_shortcut(
     await ack()
     message = shortcut.get("message") or {}
     channel = shortcut["channel"]["id"]
-    title = " ".join(str(message.get("text") or "").split())  # one line, as a title is
+    title = " ".join(message_as_typed(message).split())  # one line, as a title is
     metadata = json.dumps({"channel": channel, "ts": str(message.get("ts") or "")})
     async with reporter.reporting(Audience.of(shortcut, respond)):
         opened = await client.views_open(

@@ -43,9 +43,9 @@ async def _submit(
             verb,
             slack_user_id=body["user"]["id"],
             seen=state,
-            card=card if card.ts else None,  # no ts: opened from the `mine` list
+            card=card,
             way=Way.MODAL,
-            channel=card.channel,
+            redraw_clicked=bool(card.ts),  # no ts: the button was on an ephemeral message
             **inputs,
         )
         await reporter.deliver(reply, audience, public_ts=None)
