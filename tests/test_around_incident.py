@@ -2,6 +2,7 @@
 `trigger` as signed slash commands through the real app, against the spec-checked
 PagerDuty stand-in (`seed_responding`'s world). Every refusal: its sentence and no write."""
 
+import asyncio
 import json
 from typing import Any
 
@@ -391,3 +392,26 @@ async def test_trigger_refuses_an_unknown_or_disabled_service_or_a_missing_title
 
     assert says in reply
     assert reads_only(pagerduty)
+
+
+async def test_pagerdutys_echo_of_our_status_update_adds_no_second_thread_line(
+    bot: Bot, pagerduty: PagerDutyStandIn, slack: SlackStandIn
+) -> None:
+    await show_card(bot, slack)
+    await bot.reply_to("update 123 rolled back")
+    lines = [c for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts")]
+    envelope = json.loads(webhook("incident.status_update_published"))
+    envelope["event"]["data"] = {
+        "id": "PSTU001",
+        "type": "incident_status_update",
+        "incident": {"id": INCIDENT_123, "type": "incident_reference"},
+        "message": "rolled back",
+    }
+    updates = len(slack.calls_to("chat.update"))
+
+    await bot.webhook(json.dumps(envelope).encode())
+
+    await slack.wait_for(lambda s: len(s.calls_to("chat.update")) > updates)  # redrawn anyway
+    await asyncio.sleep(0.2)  # a thread line would follow the redraw
+    after = [c for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts")]
+    assert after == lines
