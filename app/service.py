@@ -24,6 +24,7 @@ from app.incidents.intake import Intake
 from app.incidents.locks import IncidentLocks
 from app.incidents.outcomes import RecentActions
 from app.incidents.sync import CardSync
+from app.incidents.updates import IncidentUpdates
 from app.listeners.reporting import Reporter
 from app.pagerduty.client import PagerDutyClient
 from app.policy import GroupDirectory, load_policy
@@ -64,8 +65,19 @@ class Service:
         recent = RecentActions()
         locks = IncidentLocks(pagerduty, store)
         cards = IncidentCards(slack, store, pagerduty, recent)
-        actions = IncidentActions(pagerduty, locks, identity, policy, GroupDirectory(slack), recent)
-        intake = Intake(actions=actions, cards=cards, identity=identity, policy=policy, store=store)
+        groups = GroupDirectory(slack)
+        updates = IncidentUpdates(pagerduty, locks, policy, groups)
+        actions = IncidentActions(
+            pagerduty, locks, identity, policy, groups, recent, extra=[updates.actions]
+        )
+        intake = Intake(
+            actions=actions,
+            cards=cards,
+            identity=identity,
+            policy=policy,
+            store=store,
+            updates=updates,
+        )
         reporter = Reporter(slack)
         background = pagerduty.background()
         sync = CardSync(

@@ -9,7 +9,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from app.blocks import gone_card, incident_card
+from app.blocks import gone_card, incident_card, merged_card
 from app.errors import SLACK_FAILURES, SlackUnavailable, slack_error_reason
 from app.ids import CARD_METADATA_EVENT
 from app.incidents.escalation import escalation_of
@@ -84,13 +84,17 @@ class IncidentCards:
         PagerDuty's answer, with a line in each card's thread except `origin`'s, where the
         reply already says it. A card Slack will not update must not hide that the change
         was made, so the problems are returned, not raised."""
+        problems = []
+        for source in outcome.merged:
+            merged = merged_card(source, into=outcome.incident)
+            for ref in await self._store.cards_for(source.id):
+                problems.append(await self.update_quietly(ref, merged))
         refs = set(await self._store.cards_for(outcome.incident.id))
         if clicked is not None:
             refs.add(clicked)
         if not refs:
-            return []
+            return [problem for problem in problems if problem]
         card = await self.card_for(outcome.incident)
-        problems = []
         for ref in refs:
             problems.append(await self.update_quietly(ref, card))
             if ref != origin:

@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from app.errors import UsageError
 from app.mrkdwn import escape
+from app.pagerduty.operations import MAX_SNOOZE_SECONDS
 
 # Long enough for any resolution or hand-over note, short enough to echo in one Slack
 # section (3,000 chars) with room for who/what, and far under PagerDuty's limits.
@@ -26,11 +27,22 @@ class Verb(StrEnum):
     ESCALATE = "escalate"
     REASSIGN = "reassign"
     NOTE = "note"
+    PRIORITY = "priority"
+    URGENCY = "urgency"
+    TITLE = "title"
+    BRIDGE = "bridge"
+    SNOOZE = "snooze"
+    MERGE = "merge"
 
     @property
     def past(self) -> str:
         """What the channel reads: '@alice *acknowledged* #123'."""
         return _PAST.get(self, str(self))
+
+    @property
+    def done(self) -> str:
+        """What the card's thread reads, where the incident goes without saying."""
+        return _DONE.get(self, self.past)
 
     @property
     def needs_incident(self) -> bool:
@@ -44,6 +56,19 @@ _PAST = {
     Verb.ESCALATE: "escalated",
     Verb.REASSIGN: "reassigned",
     Verb.NOTE: "added a note to",
+    Verb.PRIORITY: "changed the priority of",
+    Verb.URGENCY: "changed the urgency of",
+    Verb.TITLE: "renamed",
+    Verb.BRIDGE: "set the conference bridge of",
+    Verb.SNOOZE: "snoozed",
+    Verb.MERGE: "merged into",
+}
+_DONE = {
+    Verb.PRIORITY: "changed the priority",
+    Verb.URGENCY: "changed the urgency",
+    Verb.TITLE: "renamed the incident",
+    Verb.BRIDGE: "set the conference bridge",
+    Verb.MERGE: "merged in",
 }
 _ALIASES = {"acknowledge": Verb.ACK}
 
@@ -52,18 +77,29 @@ POLICY_VERBS = frozenset(verb for verb in Verb if verb.needs_incident)
 
 USAGE = escape("""\
 *Act on PagerDuty incidents as yourself*
+*Act*
 `/incident ack <ref> [<ref> ...]` acknowledge (alias: `acknowledge`)
 `/incident resolve <ref> [note ...]` resolve; the note becomes the resolution
 `/incident escalate <ref> [level] [note ...]` escalate (default: the next level)
-`/incident reassign <ref> <@user | email>` reassign to that person
+`/incident snooze <ref> <duration>` snooze: `30m`, `2h`, `1h30m`, `1d` (1 minute to 7 days)
+*Change*
+`/incident reassign <ref> <@user | email | policy>` to a person, or to an escalation policy
+`/incident priority <ref> <priority>` one of the account's priorities (`P1`, `SEV-2`)
+`/incident urgency <ref> high|low`
+`/incident title <ref> <new title ...>` rename
+`/incident bridge <ref> <https url> [dial-in number]` the conference bridge
+`/incident merge <ref> [<ref> ...] into <ref>` merge the first incidents into the last
+*Around the incident*
 `/incident note <ref> <text ...>` add a note
 `/incident show <ref>` post the incident's card, with buttons, in this channel
 `/incident whoami` which PagerDuty user you act as
-`<ref>` is `123`, `#123`, an incident id like `PT4KHLK`, or its PagerDuty link.""")
+`<ref>` is `123`, `#123`, an incident id like `PT4KHLK`, or its PagerDuty link.
+`<policy>` is a policy's id or exact name; quote a name with spaces: `"SRE primary"`.""")
 
 MENTION_USAGE = escape("""\
 *Mention me in an incident card's thread* (no incident number needed):
 `@incident-bot ack` · `resolve [note]` · `escalate [level] [note]` · `reassign @user`
+· `snooze 2h` · `priority P1` · `urgency low` · `title <text>` · `bridge <url>`
 · `note <text>` · `whoami` · `help`
 Anywhere else, name the incident: `@incident-bot escalate 123`.""")
 
@@ -86,6 +122,10 @@ class ParsedCommand:
     level: int | None = None
     text: str = ""
     target: str = ""
+    policy: str = ""  # reassign: an escalation policy's id or name, as typed
+    seconds: int | None = None  # snooze
+    sources: tuple[str, ...] = ()  # merge: the incidents merged into `ref`
+    dial_in: str = ""  # bridge: the conference's phone number
 
     @property
     def ref(self) -> str:
@@ -202,14 +242,109 @@ def _escalate(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
 
 
 def _reassign(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
-    if len(rest) != 1:
-        raise UsageError("Say who: `/incident reassign 123 @alice` or `... alice@example.com`.")
-    target = rest[0]
-    if not (MENTION.fullmatch(target) or _EMAIL.fullmatch(target)):
+    if not rest:
         raise UsageError(
-            f"`{escape(target)}` is not a person: mention them (`@alice`) or give their email."
+            "Say to whom: `/incident reassign 123 @alice`, `... alice@example.com`, or an "
+            'escalation policy: `... "SRE primary"`.'
         )
-    return ParsedCommand(verb, (ref,), target=target)
+    if len(rest) == 1 and (MENTION.fullmatch(rest[0]) or _EMAIL.fullmatch(rest[0])):
+        return ParsedCommand(verb, (ref,), target=rest[0])
+    return ParsedCommand(verb, (ref,), policy=unquoted(_rest(rest)))
+
+
+def unquoted(name: str) -> str:
+    """A name as typed, without the straight or curly quotes around it."""
+    if len(name) >= 2 and name[0] in _OPENING_QUOTES and name[-1] in _CLOSING_QUOTES:
+        return name[1:-1].strip()
+    return name
+
+
+_OPENING_QUOTES = '"“„'
+_CLOSING_QUOTES = '"”“'
+MIN_SNOOZE_SECONDS = 60
+_DURATION = re.compile(r"(?:([0-9]{1,4})d)?(?:([0-9]{1,4})h)?(?:([0-9]{1,6})m)?", re.IGNORECASE)
+_DURATION_HELP = "use minutes, hours or days like `30m`, `2h`, `1h30m` or `1d`"
+MAX_MERGE_SOURCES = 20
+_PHONE = re.compile(r"[0-9 +\-(),#]{1,64}")
+_URL = re.compile(r"<?(https?://[^\s|<>]+)(?:\|[^>]*)?>?", re.IGNORECASE)
+
+
+def parse_duration(token: str) -> int:
+    """Seconds, from `30m`, `2h`, `1h30m`, `1d`: 1 minute to 7 days."""
+    parts = _DURATION.fullmatch(token)
+    if not token or parts is None:
+        raise UsageError(f"`{escape(token)}` is not a duration: {_DURATION_HELP}.")
+    days, hours, minutes = (int(part or 0) for part in parts.groups())
+    seconds = ((days * 24 + hours) * 60 + minutes) * 60
+    if seconds < MIN_SNOOZE_SECONDS:
+        raise UsageError(f"A snooze lasts at least 1 minute; `{escape(token)}` is shorter.")
+    if seconds > MAX_SNOOZE_SECONDS:
+        raise UsageError(f"A snooze lasts at most 7 days; `{escape(token)}` is longer.")
+    return seconds
+
+
+def _priority(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
+    name = unquoted(_rest(rest))
+    if not name:
+        raise UsageError("Say which priority: `/incident priority 123 P1`.")
+    return ParsedCommand(verb, (ref,), text=name)
+
+
+def _urgency(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
+    if len(rest) != 1 or rest[0].lower() not in ("high", "low"):
+        said = f"`{escape(_rest(rest))}` is not an urgency. " if rest else ""
+        raise UsageError(f"{said}Urgency is `high` or `low`: `/incident urgency 123 low`.")
+    return ParsedCommand(verb, (ref,), text=rest[0].lower())
+
+
+def _title(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
+    title = checked_text(_rest(rest), "title")
+    if not title:
+        raise UsageError("The new title is empty: `/incident title 123 checkout down in eu-west`.")
+    return ParsedCommand(verb, (ref,), text=title)
+
+
+def _bridge(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
+    url, number = parse_bridge(rest[0] if rest else "", _rest(rest[1:]))
+    return ParsedCommand(verb, (ref,), text=url, dial_in=number)
+
+
+def parse_bridge(url: str, number: str) -> tuple[str, str]:
+    """An `https` link (as typed, or as Slack formats it: `<https://…|…>`) and a dial-in
+    number of digits, spaces and `+ - ( ) , #`, which may be empty."""
+    usage = "`/incident bridge 123 https://meet.example.com/abc [+1 555 0100,,123#]`"
+    link = _URL.fullmatch(url)
+    if link is None or not link.group(1).lower().startswith("https://"):
+        said = f"`{escape(url)}` is not an https link. " if url else ""
+        raise UsageError(f"{said}A conference bridge is an `https://` link: {usage}.")
+    if number and not (_PHONE.fullmatch(number) and any(c.isdigit() for c in number)):
+        raise UsageError(
+            f"`{escape(number)}` is not a dial-in number: use digits, spaces and "
+            f"`+ - ( ) , #` only: {usage}."
+        )
+    return checked_text(link.group(1), "link"), number
+
+
+def _snooze(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
+    if len(rest) != 1:
+        raise UsageError(f"Say for how long: `/incident snooze 123 2h`; {_DURATION_HELP}.")
+    return ParsedCommand(verb, (ref,), seconds=parse_duration(rest[0]))
+
+
+def _merge(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
+    usage = "`/incident merge 124 125 into 123`"
+    words = [word.lower() for word in rest]
+    if words.count("into") != 1 or words.index("into") != len(rest) - 2:
+        raise UsageError(f"Say which incident to merge into, last: {usage}.")
+    sources = tuple(dict.fromkeys([ref, *(parse_ref(w) for w in rest[:-2])]))
+    target = parse_ref(rest[-1])
+    if target in sources:
+        raise UsageError(f"An incident cannot be merged into itself ({escape(target)}).")
+    if len(sources) > MAX_MERGE_SOURCES:
+        raise UsageError(
+            f"Merge at most {MAX_MERGE_SOURCES} incidents at once; you named {len(sources)}."
+        )
+    return ParsedCommand(verb, (target,), sources=sources)
 
 
 def _note(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
@@ -225,4 +360,10 @@ _PARSERS = {
     Verb.ESCALATE: _escalate,
     Verb.REASSIGN: _reassign,
     Verb.NOTE: _note,
+    Verb.PRIORITY: _priority,
+    Verb.URGENCY: _urgency,
+    Verb.TITLE: _title,
+    Verb.BRIDGE: _bridge,
+    Verb.SNOOZE: _snooze,
+    Verb.MERGE: _merge,
 }

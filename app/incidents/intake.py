@@ -32,9 +32,11 @@ from app.incidents.grammar import (
     without_mention_of,
 )
 from app.incidents.outcomes import Outcome, Reply, incident_link
+from app.incidents.updates import IncidentUpdates
 from app.metrics import ACTIONS, UNMAPPED_REFUSALS
 from app.mrkdwn import escape
 from app.pagerduty.errors import IncidentNotFound
+from app.pagerduty.models import Incident, Priority
 from app.policy import Policy
 from app.store import AuditEntry, CardRef, Store, StoreUnavailable
 
@@ -76,7 +78,9 @@ class Intake:
         identity: IdentityResolver,
         policy: Policy,
         store: Store,
+        updates: IncidentUpdates,
     ) -> None:
+        self._updates = updates
         self._actions = actions
         self._cards = cards
         self._identity = identity
@@ -122,6 +126,43 @@ class Intake:
         command = ParsedCommand(verb, (seen.incident_id,), text=text, target=target)
         request = Request(command, slack_user_id, card.channel, way, clicked=card, seen=seen)
         return await self.handle(request)
+
+    async def submit(
+        self, command: ParsedCommand, *, slack_user_id: str, seen: CardState, card: CardRef
+    ) -> Reply:
+        """A card's More-menu modal, submitted. A merge acts on the incident it names (the
+        card's incident is its source, redrawn by the merge), so it has no clicked card."""
+        clicked = None if command.verb is Verb.MERGE else card
+        request = Request(
+            command, slack_user_id, card.channel, Way.MODAL, clicked=clicked, seen=seen
+        )
+        return await self.handle(request)
+
+    async def menu_form(
+        self, verb: Verb, *, slack_user_id: str, seen: CardState, card: CardRef
+    ) -> tuple[Incident, list[Priority]]:
+        """What a More-menu modal is filled in with, once the channel and the person are
+        admitted: the incident as PagerDuty has it now (and, for `priority`, the account's
+        priorities). The card is redrawn from that read, which also clears its menu."""
+        request = Request(
+            ParsedCommand(verb, (seen.incident_id,)),
+            slack_user_id,
+            card.channel,
+            Way.BUTTON,
+            clicked=card,
+            seen=seen,
+        )
+        await self._admit(request, seen.incident_id)
+        async with self._attempt(request, seen.incident_id, record_success=False):
+            incident = await self._updates.incident(seen.incident_id)
+            priorities = await self._updates.priorities() if verb is Verb.PRIORITY else []
+        await self._cards.redraw(card, incident, incident.id)
+        return incident, priorities
+
+    async def policies_matching(self, query: str) -> list[tuple[str, str]]:
+        """(id, name) of the escalation policies whose name contains `query`: the team
+        select's suggestions as the person types."""
+        return [(p.id, p.name) for p in await self._updates.policies_matching(query)]
 
     async def escalate_in_thread(
         self, *, slack_user_id: str, channel: str, incident_id: str, level: int | None, note: str
