@@ -93,10 +93,14 @@ class IdentityResolver:
         self._mentions[user.id] = mention
         return mention
 
-    async def mentions_of(self, users: Iterable[Reference]) -> str:
-        """'<@U…>, <@U…>' for PagerDuty user references (assignees)."""
+    async def mentions_of(self, users: Iterable[Reference], *, actor: VerifiedUser) -> str:
+        """'<@U…>, <@U…>' for PagerDuty user references (assignees); the actor among them
+        is named, not mentioned."""
         mentions = []
         for ref in users:
+            if ref.id == actor.pagerduty.id:
+                mentions.append(escape(actor.pagerduty.name))
+                continue
             try:
                 mentions.append(await self.mention_of(await self._pagerduty.get_user(ref.id)))
             except PagerDutyError:

@@ -184,7 +184,9 @@ class IncidentActions:
                 incident.id, actor.email, escalation_level=level
             )
         # The new assignees must act: they are mentioned, so Slack tells them.
-        assignees = await self._identity.mentions_of(a.assignee for a in incident.assignments)
+        assignees = await self._identity.mentions_of(
+            (a.assignee for a in incident.assignments), actor=actor
+        )
         detail = f" to level {level}" + (f" ({assignees})" if assignees else "")
         private = await self._note_after_write(actor, incident, command.text)
         return Outcome(actor, incident, Verb.ESCALATE, detail, command.text, private)
@@ -209,7 +211,8 @@ class IncidentActions:
                 actor.email,
                 assignments=[{"assignee": {"id": assignee.id, "type": "user_reference"}}],
             )
-        target = await self._identity.mention_of(assignee)
+        mine = assignee.id == actor.pagerduty.id
+        target = escape(assignee.name) if mine else await self._identity.mention_of(assignee)
         return Outcome(actor, incident, Verb.REASSIGN, f" to {target}")
 
     async def _reassign_to_policy(
@@ -227,7 +230,9 @@ class IncidentActions:
                 )
             incident = await self._pagerduty.reassign_to_policy(incident.id, actor.email, policy.id)
         # The policy's first level must act now: they are mentioned, so Slack tells them.
-        assignees = await self._identity.mentions_of(a.assignee for a in incident.assignments)
+        assignees = await self._identity.mentions_of(
+            (a.assignee for a in incident.assignments), actor=actor
+        )
         detail = f" to {escape(policy.name)}" + (f" ({assignees})" if assignees else "")
         return Outcome(actor, incident, Verb.REASSIGN, detail)
 
