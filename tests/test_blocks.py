@@ -104,7 +104,9 @@ def test_a_triggered_card_offers_acknowledge_resolve_escalate_reassign_in_that_o
         ActionId.MORE,
     ]
     assert buttons[0]["style"] == "primary"
-    assert all(b["text"] == {**b["text"], "type": "plain_text", "emoji": True} for b in buttons[:-1])
+    assert all(
+        b["text"] == {**b["text"], "type": "plain_text", "emoji": True} for b in buttons[:-1]
+    )
 
 
 def test_an_acknowledged_card_drops_acknowledge() -> None:
@@ -128,7 +130,9 @@ def test_a_resolved_card_has_no_actions_block_at_all() -> None:
 def test_every_button_value_round_trips_with_the_state_the_card_showed(
     status: str, level: int | None
 ) -> None:
-    buttons = [b for b in actions(card(make_incident(status), level=level)) if b["type"] == "button"]
+    buttons = [
+        b for b in actions(card(make_incident(status), level=level)) if b["type"] == "button"
+    ]
     assert buttons
     for button in buttons:
         assert len(button["value"]) <= 2000
