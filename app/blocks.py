@@ -3,7 +3,7 @@ can be checked against Slack's limits without a server."""
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from typing import Any, cast, get_args
@@ -135,7 +135,7 @@ def incident_card(
         if incident.status == "triggered":
             ack = _button("Acknowledge", ActionId.ACKNOWLEDGE, value) | {"style": "primary"}
             buttons.insert(0, ack)
-        buttons.append(_more_menu(CardState(incident.id, incident.status, level, number)))
+        buttons.append(_more_menu(CardState(incident.id, incident.status, level, number, title)))
         blocks.append({"type": "actions", "block_id": "incident_actions", "elements": buttons})
     return {
         "text": f"Incident #{number}: {escape(_clip(title, 3000))} ({incident.status})",
@@ -338,7 +338,7 @@ _MENU = (
 def _more_menu(state: CardState) -> dict[str, Any]:
     """Slack's overflow menu holds at most five entries and this one has six, so "More" is
     a select whose choices act like menu entries (each opens a modal)."""
-    value = state.to_value()
+    value = replace(state, title=None).to_value()
     return {
         "type": "static_select",
         "action_id": ActionId.MORE.value,
