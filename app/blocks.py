@@ -10,7 +10,7 @@ from typing import Any, cast, get_args
 
 from app.ids import CARD_METADATA_EVENT, ActionId, BlockId, CallbackId, InputActionId, MenuChoice
 from app.mrkdwn import escape, link
-from app.pagerduty.models import Incident, IncidentStatus
+from app.pagerduty.models import Incident, IncidentStatus, Reference
 
 # Slack rejects the whole message when one of these is exceeded.
 SECTION_TEXT_MAX = 3000
@@ -83,6 +83,8 @@ def incident_card(
     incident: Incident, *, level: int | None, levels: int | None, last_action: LastAction | None
 ) -> dict[str, Any]:
     """The kwargs for chat.postMessage / chat.update, rendered from PagerDuty's answer."""
+    if into := incident.merged_into:
+        return merged_card(incident, into)
     number, title = incident.incident_number, incident.title
     head = f"{_EMOJI.get(incident.status, ':white_check_mark:')} *"
     budget = SECTION_TEXT_MAX - len(f"{head}<{incident.html_url}|#{number} >*")
@@ -144,12 +146,13 @@ def incident_card(
     }
 
 
-def merged_card(incident: Incident, into: Incident) -> dict[str, Any]:
+def merged_card(incident: Incident, into: Reference) -> dict[str, Any]:
     """A source of a merge: PagerDuty resolved it into `into`; no buttons are left to click."""
     what = link(incident.html_url, f"#{incident.incident_number} {_clip(incident.title, 1000)}")
-    target = link(into.html_url, f"#{into.incident_number} {_clip(into.title, 1000)}")
+    label = _clip(into.summary or into.id, 1000)
+    target = link(into.html_url, label) if into.html_url else escape(label)
     return {
-        "text": f"Incident #{incident.incident_number} was merged into #{into.incident_number}",
+        "text": f"Incident #{incident.incident_number} was merged into {escape(label)}",
         "blocks": [
             {
                 "type": "section",

@@ -9,6 +9,7 @@ from tests.conftest import Bot, cards_posted, posted_card
 from tests.standins.pagerduty import PagerDutyStandIn, seed_responding
 from tests.standins.slack import SlackStandIn
 from tests.test_incident_command import INCIDENT_123, incident, refused
+from tests.test_webhooks import webhook
 
 
 @pytest.fixture(autouse=True)
@@ -367,3 +368,24 @@ async def test_merged_cards_say_where_they_went_without_buttons_and_the_target_i
         in (merged["blocks"][0]["text"]["text"])
     )
     assert any(b["type"] == "actions" for b in updates[target["ts"]]["blocks"])
+
+
+async def test_pagerdutys_resolved_event_for_a_merged_incident_keeps_its_card_merged(
+    bot: Bot, pagerduty: PagerDutyStandIn, slack: SlackStandIn
+) -> None:
+    await bot.command("show 124")
+    await slack.wait_for(lambda s: len(cards_posted(s)) == 1)
+    source = posted_card(slack, 0)
+    await bot.reply_to("merge 124 into 123")
+    await slack.wait_for(lambda s: len(s.calls_to("chat.update")) == 1)
+
+    response = await bot.webhook(webhook("incident.resolved", incident_id="PQ2OLD0"))
+
+    assert response.status_code == 202
+    await slack.wait_for(lambda s: len(s.calls_to("chat.update")) == 2)
+    redrawn = slack.calls_to("chat.update")[-1].args
+    assert redrawn["ts"] == source["ts"]
+    assert [b["block_id"] for b in redrawn["blocks"]] == ["incident_merged"]
+    assert "merged into <https://acme.pagerduty.com/incidents/PT4KHLK|[#123]" in (
+        redrawn["blocks"][0]["text"]["text"]
+    )

@@ -15,7 +15,7 @@ from app.ids import CARD_METADATA_EVENT
 from app.incidents.escalation import escalation_of
 from app.incidents.outcomes import Outcome, RecentActions
 from app.pagerduty.client import PagerDutyClient
-from app.pagerduty.models import Incident
+from app.pagerduty.models import Incident, Reference
 from app.store import CardRef, Store
 
 logger = logging.getLogger(__name__)
@@ -85,8 +85,14 @@ class IncidentCards:
         reply already says it. A card Slack will not update must not hide that the change
         was made, so the problems are returned, not raised."""
         problems = []
+        target = outcome.incident
+        into = Reference(
+            id=target.id,
+            summary=f"#{target.incident_number} {target.title}",
+            html_url=target.html_url,
+        )
         for source in outcome.merged:
-            merged = merged_card(source, into=outcome.incident)
+            merged = merged_card(source, into)
             for ref in await self._store.cards_for(source.id):
                 problems.append(await self.update_quietly(ref, merged))
         refs = set(await self._store.cards_for(outcome.incident.id))

@@ -719,6 +719,10 @@ class PagerDutyStandIn:
         for source_id in source_ids:
             source = self.incidents[source_id]
             source.update(status="resolved", assignments=[], pending_actions=[], updated_at=now)
+            source["resolve_reason"] = {
+                "type": "merge_resolve_reason",
+                "incident": self._ref("incident", target_id, target["summary"]),
+            }
             self.merged_into[source_id] = target_id
         return {"incident": self._ref("incident", target_id, target["summary"])}
 
