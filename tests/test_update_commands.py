@@ -3,9 +3,12 @@ policy, `snooze`, `merge`): signed slash commands through the real app, against 
 PagerDuty stand-in (every request checked against PagerDuty's spec). Every refusal is
 checked for its sentence *and* for zero writes."""
 
+from pathlib import Path
+
 import pytest
 
-from tests.conftest import Bot, cards_posted, posted_card
+from app.settings import Settings
+from tests.conftest import Bot, cards_posted, posted_card, running_bot
 from tests.standins.pagerduty import PagerDutyStandIn, seed_responding
 from tests.standins.slack import SlackStandIn
 from tests.test_incident_command import INCIDENT_123, incident, refused
@@ -386,6 +389,38 @@ async def test_pagerdutys_resolved_event_for_a_merged_incident_keeps_its_card_me
     redrawn = slack.calls_to("chat.update")[-1].args
     assert redrawn["ts"] == source["ts"]
     assert [b["block_id"] for b in redrawn["blocks"]] == ["incident_merged"]
-    assert "merged into <https://acme.pagerduty.com/incidents/PT4KHLK|[#123]" in (
-        redrawn["blocks"][0]["text"]["text"]
+    assert (
+        "merged into <https://acme.pagerduty.com/incidents/PT4KHLK|[#123]"
+        in (redrawn["blocks"][0]["text"]["text"])
     )
+
+
+@pytest.mark.parametrize(
+    ("verb", "command"),
+    [
+        ("priority", "priority 123 P1"),
+        ("urgency", "urgency 123 low"),
+        ("title", "title 123 renamed"),
+        ("bridge", "bridge 123 https://meet.example.com/abc"),
+        ("snooze", "snooze 124 1h"),
+        ("merge", "merge 124 into 123"),
+        ("reassign", "reassign 123 PEPOL02"),
+    ],
+)
+async def test_policy_rules_name_the_new_verbs_and_hold_them_on_the_fresh_read(
+    settings: Settings,
+    slack: SlackStandIn,
+    pagerduty: PagerDutyStandIn,
+    tmp_path: Path,
+    verb: str,
+    command: str,
+) -> None:
+    policy = tmp_path / "policy.yml"
+    policy.write_text(f"rules:\n  - verbs: [{verb}]\n    allow: {{users: [U0BOB0002]}}\n")
+    configured = settings.model_copy(update={"policy_file": policy})
+
+    async with running_bot(configured, slack) as policed:
+        text = await refused(policed, command)
+
+    assert f"Policy rule 1 lets only <@U0BOB0002> {verb}" in text
+    assert pagerduty.writes == []
