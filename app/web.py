@@ -17,11 +17,12 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from app.logs import RequestLog
-from app.metrics import DEDUPE_HITS, WEBHOOK_EVENTS
+from app.metrics import DEDUPE_HITS, WEBHOOK_EVENTS, scrape_allowed
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.webhooks import WebhookRejected, parse_event, signature_is_valid
 from app.service import Service
 from app.settings import Settings
+from app.signatures import signed_by_slack
 from app.store import StoreUnavailable
 
 logger = logging.getLogger(__name__)
@@ -35,8 +36,11 @@ MAX_WEBHOOK_BODY_BYTES = 512 * 1024
 async def _body_within(request: Request, limit: int) -> bytes | None:
     """The raw body, or None once it exceeds `limit` (declared or actually sent)."""
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        return None
+    if declared is not None:
+        # isdigit() alone accepts "²" and 5,000 digits, on which int() raises.
+        well_formed = declared.isascii() and declared.isdigit() and len(declared) <= 12
+        if not well_formed or int(declared) > limit:
+            return None
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
@@ -48,10 +52,8 @@ async def _body_within(request: Request, limit: int) -> bytes | None:
 def _signed_by_slack(
     verifier: SignatureVerifier, body: bytes, timestamp: str, signature: str
 ) -> bool:
-    """`v0=` HMAC of `v0:{timestamp}:{body}`, at most 5 minutes old (slack_sdk checks both)."""
-    if not timestamp.isdigit() or not signature.startswith("v0="):
-        return False
-    return verifier.is_valid(body=body, timestamp=timestamp, signature=signature)
+    """`v0=` HMAC of `v0:{timestamp}:{body}`, at most 5 minutes old (app.signatures)."""
+    return signed_by_slack(verifier.signing_secret, body, timestamp, signature)
 
 
 def create_app(
@@ -150,5 +152,13 @@ class Endpoints:
             return PlainTextResponse("ready")
         return PlainTextResponse("not ready", status_code=503)
 
-    async def metrics(self, _: Request) -> Response:
+    async def metrics(self, request: Request) -> Response:
+        # Off without METRICS_TOKEN, and only for its bearer: it is reachable wherever / is.
+        token = self._service.settings.metrics_token
+        if token is None:
+            return PlainTextResponse("not found (set METRICS_TOKEN to serve metrics)", 404)
+        if not scrape_allowed(request.headers.get("authorization"), token):
+            return PlainTextResponse(
+                "metrics need the METRICS_TOKEN bearer token", 401, {"www-authenticate": "Bearer"}
+            )
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

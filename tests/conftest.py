@@ -34,6 +34,7 @@ SIGNING_SECRET = "test-signing-secret-5f2a9c"
 BOT_TOKEN = "xoxb-test-bot-token-7d1e"
 PAGERDUTY_TOKEN = "pd-test-token"
 WEBHOOK_SECRET = "pd-webhook-secret-91b3"
+METRICS_TOKEN = "test-metrics-token-0c4e8a2f6b1d"
 
 
 @asynccontextmanager
@@ -89,6 +90,7 @@ def settings(pagerduty: PagerDutyStandIn, slack: SlackStandIn, tmp_path: Path) -
         pagerduty_webhook_secrets=WEBHOOK_SECRET,
         reconcile_interval_seconds=3600,  # at start only, unless a test asks
         webhook_retry_seconds=0.05,
+        metrics_token=METRICS_TOKEN,
     )
 
 

@@ -1,6 +1,7 @@
 """docker-compose.yml runs two replicas on one PostgreSQL store behind a load balancer.
 (No container engine runs here, so the file's properties are checked.)"""
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -38,3 +39,9 @@ def test_secrets_come_from_the_env_file_not_the_compose_file() -> None:
     assert bot["env_file"] == ".env"
     for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "PAGERDUTY_API_TOKEN"):
         assert name not in bot["environment"]
+
+
+def test_the_load_balancer_does_not_pass_metrics_through() -> None:
+    config = (REPO / "deploy" / "nginx.conf").read_text()
+    blocked = re.search(r"location \^~ /metrics \{\s*return 404;\s*\}", config)
+    assert blocked, "deploy/nginx.conf must answer /metrics itself (404), not proxy it"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import ConfigError, load_settings
+from app.settings import ConfigError, Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 VALID = {
@@ -90,3 +90,12 @@ def test_empty_lines_in_dotenv_mean_unset(tmp_path: Path, monkeypatch: pytest.Mo
 
 def _lower(env: dict[str, str]) -> dict[str, str]:
     return {k.lower(): v for k, v in env.items()}
+
+
+def test_every_setting_is_in_env_example_and_the_readme() -> None:
+    repo = Path(__file__).resolve().parents[1]
+    example = (repo / ".env.example").read_text()
+    readme = (repo / "README.md").read_text()
+    names = [name.upper() for name in Settings.model_fields]
+    assert [n for n in names if f"\n{n}=" not in example] == []
+    assert [n for n in names if f"`{n}`" not in readme] == []

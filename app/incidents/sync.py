@@ -108,6 +108,7 @@ class CardSync:
                 await self.reconcile(lease=timedelta(seconds=reconcile_seconds))
                 # Slack retries an event for about an hour; a day of dedupe keys is plenty.
                 await self.store.prune(older_than=CLAIMS_KEPT)
+                await self.store.forget_expired()  # RETENTION_* settings
         except (StoreUnavailable, BotError) as error:
             logger.warning("card sync paused: %s", error)
         except Exception:  # the worker must outlive any one bad event or bug
