@@ -363,7 +363,7 @@ def _bridge_text(incident: Incident) -> str:
     if bridge is None:
         return ""
     url, number = bridge.conference_url or "", bridge.conference_number or ""
-    parts = [link(url, "Join") if _SAFE_URL.fullmatch(url) else escape(_clip(url, 500))]
+    parts = [link(escape(url), "Join") if _SAFE_URL.fullmatch(url) else escape(_clip(url, 500))]
     parts.append(escape(_clip(number, 200)))
     return " · ".join(part for part in parts if part)
 

@@ -143,7 +143,7 @@ class IncidentUpdates:
                 incident.id, actor.email, url, number
             )
         dial_in = f" (dial-in {escape(number)})" if number else ""
-        return Outcome(actor, incident, Verb.BRIDGE, f" to {link(url, url)}{dial_in}")
+        return Outcome(actor, incident, Verb.BRIDGE, f" to {link(escape(url), url)}{dial_in}")
 
     async def snooze(
         self, actor: VerifiedUser, ref: str, command: ParsedCommand, seen: CardState | None
