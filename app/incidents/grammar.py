@@ -247,7 +247,12 @@ def _reassign(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
             "Say to whom: `/incident reassign 123 @alice`, `... alice@example.com`, or an "
             'escalation policy: `... "SRE primary"`.'
         )
-    if len(rest) == 1 and (MENTION.fullmatch(rest[0]) or _EMAIL.fullmatch(rest[0])):
+    if MENTION.fullmatch(rest[0]) or _EMAIL.fullmatch(rest[0]):
+        if len(rest) > 1:
+            raise UsageError(
+                "Reassign to one person: `/incident reassign 123 @alice` or "
+                "`... alice@example.com`."
+            )
         return ParsedCommand(verb, (ref,), target=rest[0])
     return ParsedCommand(verb, (ref,), policy=unquoted(_rest(rest)))
 
