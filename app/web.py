@@ -1,13 +1,13 @@
 """The ASGI app: Slack, PagerDuty webhooks, health and metrics on one port. The parts are
 wired in `app.service`; this module holds the routes only."""
 
+import json
 import logging
+from urllib.parse import parse_qsl
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from slack_bolt.adapter.starlette.async_handler import (
-    to_async_bolt_request,
-    to_starlette_response,
-)
+from slack_bolt.adapter.starlette.async_handler import to_starlette_response
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
@@ -54,6 +54,26 @@ def _signed_by_slack(
 ) -> bool:
     """`v0=` HMAC of `v0:{timestamp}:{body}`, at most 5 minutes old (app.signatures)."""
     return signed_by_slack(verifier.signing_secret, body, timestamp, signature)
+
+
+def _unambiguous_body(body: bytes, content_type: str) -> str:
+    """The request as JSON Bolt cannot misread. Bolt reads any form body whose bytes contain
+    "payload" anywhere (a slash command's text, a channel or user name) as an interactivity
+    payload; with no `payload` field it then sees an empty body, matches no listener and
+    answers 404. We decide by the parsed fields instead: a form with a `payload` field is
+    interactivity (its JSON), any other form is its fields; JSON bodies pass as sent."""
+    text = body.decode("utf-8")
+    if content_type.split(";")[0].strip() == "application/json" or text.startswith("{"):
+        document = text
+    else:
+        fields = dict(parse_qsl(text, keep_blank_values=True))
+        if "payload" not in fields:
+            return json.dumps(fields)
+        document = fields["payload"]
+    parsed = json.loads(document)
+    if not isinstance(parsed, dict):
+        raise ValueError("not a JSON object")
+    return json.dumps(parsed)
 
 
 def create_app(
@@ -104,7 +124,11 @@ class Endpoints:
         ):
             return JSONResponse({"error": "invalid request"}, status_code=401)
         try:
-            bolt_request = to_async_bolt_request(request, body)
+            bolt_request = AsyncBoltRequest(
+                body=_unambiguous_body(body, request.headers.get("content-type", "")),
+                query=str(request.query_params),
+                headers=dict(request.headers),
+            )
         except ValueError:  # JSON or UTF-8 that does not parse, however well signed
             return PlainTextResponse("malformed request body", status_code=400)
         return to_starlette_response(await self._service.bolt.async_dispatch(bolt_request))
@@ -131,6 +155,7 @@ class Endpoints:
             event = parse_event(body)
         except WebhookRejected as rejected:
             WEBHOOK_EVENTS.labels("malformed").inc()
+            logger.warning("webhook refused: %s", rejected.reason)
             return PlainTextResponse(rejected.reason, status_code=rejected.status)
         try:
             accepted = await self._service.store.accept_event(event.id, body.decode())

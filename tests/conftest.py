@@ -123,6 +123,12 @@ class Bot:
         self, card: dict[str, Any], action_id: str, *, user: str = "U0ALICE01"
     ) -> httpx.Response:
         """Click a button on a card the Slack stand-in recorded (chat.postMessage args)."""
+        return await self.interact(self.click_payload(card, action_id, user=user))
+
+    def click_payload(
+        self, card: dict[str, Any], action_id: str, *, user: str = "U0ALICE01"
+    ) -> dict[str, Any]:
+        """The block_actions payload of that click, for tests that reshape it."""
         payload = load_slack_sample("requests/block_actions.acknowledge_button.payload.json")
         [button] = [
             element
@@ -139,7 +145,7 @@ class Bot:
         )
         payload["response_url"] = f"{self.slack.url}/hooks/actions/T0G9PQBBK/1/{user}"  # type: ignore[attr-defined]
         payload["actions"] = [{**button, "action_ts": "1678252216.469172"}]
-        return await self.interact(payload)
+        return payload
 
     async def submit(
         self, view: dict[str, Any], values: dict[str, Any], *, user: str = "U0ALICE01"

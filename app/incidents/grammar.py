@@ -7,9 +7,10 @@ just do this?"); the words people read are rendered from it, never matched again
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from app.errors import UsageError
-from app.mrkdwn import escape
+from app.mrkdwn import escape, text_of_blocks
 from app.pagerduty.operations import MAX_SNOOZE_SECONDS
 
 # Long enough for any resolution or hand-over note, short enough to echo in one Slack
@@ -101,8 +102,13 @@ MENTION_USAGE = escape("""\
 `@incident-bot ack` · `resolve [note]` · `escalate [level] [note]` · `reassign @user`
 · `snooze 2h` · `priority P1` · `urgency low` · `title <text>` · `bridge <url>`
 · `note <text>` · `whoami` · `help`
+A mention that names an incident acts on it, even in a card's thread (`resolve 456`);
+there a number right after `escalate` is its level: `escalate 2` · `escalate #456 2`.
 Anywhere else, name the incident: `@incident-bot escalate 123`.""")
 
+# Every pattern below is applied only to one bounded token (`MAX_TOKEN_CHARS`) and has no
+# nested or overlapping repetition, so matching stays linear even on hostile words.
+MAX_TOKEN_CHARS = 300
 _NUMBER = re.compile(r"#?([1-9][0-9]{0,9})")
 INCIDENT_ID = re.compile(r"[A-Z0-9]{6,20}")
 _INCIDENT_URL = re.compile(
@@ -111,8 +117,13 @@ _INCIDENT_URL = re.compile(
 _LEVEL_LIKE = re.compile(r"[+-]?[0-9][0-9.,]*")
 SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
-_EMAIL = re.compile(r"[^@\s<>|]+@[^@\s<>|]+\.[^@\s<>|]+")
+# Domain labels are separated by single dots, so there is one way to match: linear.
+_EMAIL = re.compile(r"[^@\s<>|]+@[^@\s<>|.]+(?:\.[^@\s<>|.]+)+")
 _SLACK_LINK = re.compile(r"<(https?://[^|>]+)(?:\|[^>]*)?>")
+_WORD = re.compile(r"\S+")
+# Slack escapes exactly these three in command and message text (not in modal inputs).
+_SLACK_ESCAPE = re.compile(r"&(amp|lt|gt);")
+_SLACK_UNESCAPED = {"amp": "&", "lt": "<", "gt": ">"}
 
 
 @dataclass(frozen=True)
@@ -132,9 +143,53 @@ class ParsedCommand:
         return self.refs[0]
 
 
+def message_as_typed(message: dict[str, Any]) -> str:
+    """A Slack message's text as its author typed it; a message posted with blocks only
+    (by an app, say) has an empty `text`, so its blocks are read instead."""
+    escaped = str(message.get("text") or "").strip() or text_of_blocks(message.get("blocks") or [])
+    return as_typed(escaped)
+
+
+def as_typed(slack_text: str) -> str:
+    """What the person typed, from Slack's command or message text: `&amp;` `&lt;` `&gt;`
+    decoded in one pass (so a typed `&amp;lt;` stays `&lt;`); nothing else is touched."""
+    return _SLACK_ESCAPE.sub(lambda m: _SLACK_UNESCAPED[m.group(1)], slack_text)
+
+
+class _Words:
+    """The head of a command read word by word; the rest stays the substring as typed, with
+    its line breaks, spacing and code fences."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._at = 0
+
+    def peek(self) -> str | None:
+        word = _WORD.search(self._text, self._at)
+        return word.group() if word else None
+
+    def take(self) -> str | None:
+        word = _WORD.search(self._text, self._at)
+        if word is None:
+            return None
+        self._at = word.end()
+        return word.group()
+
+    def rest(self) -> str:
+        return as_typed(self._text[self._at :].strip())
+
+
+def _bounded(token: str, what: str) -> str:
+    if len(token) > MAX_TOKEN_CHARS:
+        raise UsageError(
+            f"`{escape(token[:40])}…` is {len(token)} characters long: too long for {what}."
+        )
+    return token
+
+
 def parse_ref(token: str) -> str:
     """An incident number (as digits) or id, from any accepted spelling."""
-    link = _SLACK_LINK.fullmatch(token)
+    link = _SLACK_LINK.fullmatch(_bounded(token, "an incident"))
     candidate = link.group(1) if link else token
     if number := _NUMBER.fullmatch(candidate):
         return number.group(1)
@@ -163,98 +218,136 @@ def checked_text(text: str, what: str) -> str:
 
 
 def parse_command(text: str) -> ParsedCommand:
-    """Raise `UsageError` naming what is wrong; nothing is sent to PagerDuty then."""
-    words = text.split()
-    if not words:
-        raise UsageError("Tell me what to do.\n" + USAGE)
-    verb = _verb(words[0])
-    if not verb.needs_incident:
-        return ParsedCommand(verb)
-    if len(words) < 2:
-        raise UsageError(f"`{verb}` needs an incident: `/incident {verb} 123`.\n" + USAGE)
-    if verb is Verb.ACK:
-        if len(words) - 1 > MAX_REFS_PER_ACK:
-            raise UsageError(f"Acknowledge at most {MAX_REFS_PER_ACK} incidents at once.")
-        return ParsedCommand(verb, refs=tuple(dict.fromkeys(parse_ref(w) for w in words[1:])))
-    return _PARSERS[verb](verb, parse_ref(words[1]), words[2:])
+    """Raise `UsageError` naming what is wrong; nothing is sent to PagerDuty then. `text` is
+    Slack's (escaped) command text."""
+    return _parse(_Words(text), thread_incident=None)
 
 
 def without_mention_of(bot_user_id: str, text: str) -> str:
     """The text of a mention with the bot's own `<@B…>` / `<@B…|name>` taken out. The label
     is bounded so a hostile `<@B…|` repeated thousands of times stays linear."""
-    return re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]{{0,200}})?>", " ", text)
+    return re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^<>]{{0,200}})?>", " ", text)
 
 
 def parse_mention(text: str, thread_incident: str | None) -> ParsedCommand:
-    """`@incident-bot <verb> ...`: in a card's thread the incident is the card's."""
-    words = text.split()
-    if not words:
+    """`@incident-bot <verb> ...`. In a card's thread a mention that names an incident acts on
+    that one; only one naming none falls back to the card's (`thread_incident`). A bare
+    number right after `escalate` is its level there, as the mention usage says."""
+    words = _Words(text)
+    if words.peek() is None:
         return ParsedCommand(Verb.HELP)
-    if thread_incident is not None and _verb(words[0]).needs_incident:
-        words.insert(1, thread_incident)
-    elif thread_incident is None and len(words) < 2 and _verb(words[0]).needs_incident:
-        raise UsageError(
-            f"This is not an incident card's thread, so name the incident.\n{MENTION_USAGE}"
-        )
-    return parse_command(" ".join(words))
+    if thread_incident is None and _verb(words.peek() or "").needs_incident:
+        probe = _Words(text)
+        probe.take()
+        if probe.peek() is None:
+            raise UsageError(
+                f"This is not an incident card's thread, so name the incident.\n{MENTION_USAGE}"
+            )
+    return _parse(words, thread_incident)
+
+
+def _parse(words: _Words, thread_incident: str | None) -> ParsedCommand:
+    first = words.take()
+    if first is None:
+        raise UsageError("Tell me what to do.\n" + USAGE)
+    verb = _verb(first)
+    if not verb.needs_incident:
+        return ParsedCommand(verb)
+    if thread_incident is not None and not _names_incident(verb, words.peek()):
+        ref = thread_incident
+    else:
+        token = words.take()
+        if token is None:
+            raise UsageError(f"`{verb}` needs an incident: `/incident {verb} 123`.\n" + USAGE)
+        ref = parse_ref(token)
+    if verb is Verb.ACK:
+        refs = [ref]
+        while (token := words.take()) is not None:
+            if len(refs) == MAX_REFS_PER_ACK:
+                raise UsageError(f"Acknowledge at most {MAX_REFS_PER_ACK} incidents at once.")
+            refs.append(parse_ref(token))
+        return ParsedCommand(verb, refs=tuple(dict.fromkeys(refs)))
+    return _PARSERS[verb](verb, ref, words)
+
+
+def _names_incident(verb: Verb, token: str | None) -> bool:
+    """In a card's thread: does this word name an incident rather than start the text?
+    Numbers, `#123` and links do; an id must have a digit, so a note that starts with a
+    shouted word (`note DATABASE down`) stays on the card's incident."""
+    if token is None or (verb is Verb.ESCALATE and token.isascii() and token.isdigit()):
+        return False
+    try:
+        ref = parse_ref(token)
+    except UsageError:
+        return False
+    return ref.isdigit() or any(char.isdigit() for char in ref)
 
 
 def _verb(word: str) -> Verb:
+    word = _bounded(word, "a verb").lower()
     try:
-        return _ALIASES.get(word.lower()) or Verb(word.lower())
+        return _ALIASES.get(word) or Verb(word)
     except ValueError:
         raise UsageError(f"I don't know `{escape(word)}`.\n" + USAGE) from None
 
 
-def _rest(words: list[str]) -> str:
-    return " ".join(words).strip()
-
-
 def parse_level(token: str) -> int:
-    if not re.fullmatch(r"[0-9]+", token) or int(token) < 1:
+    if len(token) > 3 or not (token.isascii() and token.isdigit()) or int(token) < 1:
         raise UsageError(
-            f"`{escape(token)}` is not an escalation level: use a whole number from 1 "
-            "(levels count from 1, as in PagerDuty)."
+            f"`{escape(_bounded(token, 'a level'))}` is not an escalation level: use a whole "
+            "number from 1 (levels count from 1, as in PagerDuty)."
         )
     return int(token)
 
 
-def _show(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
+def _show(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
     return ParsedCommand(verb, (ref,))
 
 
-def _resolve(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
-    return ParsedCommand(verb, (ref,), text=checked_text(_rest(rest), "resolution note"))
+def _resolve(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
+    return ParsedCommand(verb, (ref,), text=checked_text(words.rest(), "resolution note"))
 
 
-def _escalate(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
+def _escalate(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
     level = None
-    if rest and rest[0].lower().startswith("level"):
-        value = rest[0][len("level") :].lstrip("=:")
+    head = words.peek()
+    if head is not None and head.lower().startswith("level"):
+        words.take()
+        value = head[len("level") :].lstrip("=:")
         if not value:
-            if len(rest) < 2:
+            value = words.take() or ""
+            if not value:
                 raise UsageError("Say which level: `/incident escalate 123 level 2`.")
-            value, rest = rest[1], rest[1:]
-        level, rest = parse_level(value), rest[1:]
-    elif rest and _LEVEL_LIKE.fullmatch(rest[0]):
-        level, rest = parse_level(rest[0]), rest[1:]
-    return ParsedCommand(verb, (ref,), level=level, text=checked_text(_rest(rest), "note"))
+        level = parse_level(value)
+    elif head is not None and _LEVEL_LIKE.fullmatch(_bounded(head, "a level")):
+        level = parse_level(words.take() or "")
+    return ParsedCommand(verb, (ref,), level=level, text=checked_text(words.rest(), "note"))
 
 
-def _reassign(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
-    if not rest:
+def _note(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
+    note = checked_text(words.rest(), "note")
+    if not note:
+        raise UsageError("The note is empty: `/incident note 123 restarted the db`.")
+    return ParsedCommand(verb, (ref,), text=note)
+
+
+def _reassign(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
+    target = words.peek()
+    if target is None:
         raise UsageError(
             "Say to whom: `/incident reassign 123 @alice`, `... alice@example.com`, or an "
             'escalation policy: `... "SRE primary"`.'
         )
-    if MENTION.fullmatch(rest[0]) or _EMAIL.fullmatch(rest[0]):
-        if len(rest) > 1:
+    _bounded(target, "a person or policy")
+    if MENTION.fullmatch(target) or _EMAIL.fullmatch(target):
+        words.take()
+        if words.peek() is not None:
             raise UsageError(
                 "Reassign to one person: `/incident reassign 123 @alice` or "
                 "`... alice@example.com`."
             )
-        return ParsedCommand(verb, (ref,), target=rest[0])
-    return ParsedCommand(verb, (ref,), policy=unquoted(_rest(rest)))
+        return ParsedCommand(verb, (ref,), target=target)
+    return ParsedCommand(verb, (ref,), policy=unquoted(_bounded(words.rest(), "a policy")))
 
 
 def unquoted(name: str) -> str:
@@ -264,8 +357,8 @@ def unquoted(name: str) -> str:
     return name
 
 
-_OPENING_QUOTES = '"“„'
-_CLOSING_QUOTES = '"”“'
+_OPENING_QUOTES = '"\u201c\u201e'
+_CLOSING_QUOTES = '"\u201d\u201c'
 MIN_SNOOZE_SECONDS = 60
 _DURATION = re.compile(r"(?:([0-9]{1,4})d)?(?:([0-9]{1,4})h)?(?:([0-9]{1,6})m)?", re.IGNORECASE)
 _DURATION_HELP = "use minutes, hours or days like `30m`, `2h`, `1h30m` or `1d`"
@@ -276,7 +369,7 @@ _URL = re.compile(r"<?(https?://[^\s|<>]+)(?:\|[^>]*)?>?", re.IGNORECASE)
 
 def parse_duration(token: str) -> int:
     """Seconds, from `30m`, `2h`, `1h30m`, `1d`: 1 minute to 7 days."""
-    parts = _DURATION.fullmatch(token)
+    parts = _DURATION.fullmatch(_bounded(token, "a duration"))
     if not token or parts is None:
         raise UsageError(f"`{escape(token)}` is not a duration: {_DURATION_HELP}.")
     days, hours, minutes = (int(part or 0) for part in parts.groups())
@@ -288,75 +381,70 @@ def parse_duration(token: str) -> int:
     return seconds
 
 
-def _priority(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
-    name = unquoted(_rest(rest))
-    if not name:
-        raise UsageError("Say which priority: `/incident priority 123 P1`.")
-    return ParsedCommand(verb, (ref,), text=name)
-
-
-def _urgency(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
-    if len(rest) != 1 or rest[0].lower() not in ("high", "low"):
-        said = f"`{escape(_rest(rest))}` is not an urgency. " if rest else ""
-        raise UsageError(f"{said}Urgency is `high` or `low`: `/incident urgency 123 low`.")
-    return ParsedCommand(verb, (ref,), text=rest[0].lower())
-
-
-def _title(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
-    title = checked_text(_rest(rest), "title")
-    if not title:
-        raise UsageError("The new title is empty: `/incident title 123 checkout down in eu-west`.")
-    return ParsedCommand(verb, (ref,), text=title)
-
-
-def _bridge(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
-    url, number = parse_bridge(rest[0] if rest else "", _rest(rest[1:]))
-    return ParsedCommand(verb, (ref,), text=url, dial_in=number)
-
-
 def parse_bridge(url: str, number: str) -> tuple[str, str]:
     """An `https` link (as typed, or as Slack formats it: `<https://…|…>`) and a dial-in
     number of digits, spaces and `+ - ( ) , #`, which may be empty."""
     usage = "`/incident bridge 123 https://meet.example.com/abc [+1 555 0100,,123#]`"
-    link = _URL.fullmatch(url)
+    link = _URL.fullmatch(_bounded(url, "a link"))
     if link is None or not link.group(1).lower().startswith("https://"):
         said = f"`{escape(url)}` is not an https link. " if url else ""
         raise UsageError(f"{said}A conference bridge is an `https://` link: {usage}.")
     if number and not (_PHONE.fullmatch(number) and any(c.isdigit() for c in number)):
         raise UsageError(
-            f"`{escape(number)}` is not a dial-in number: use digits, spaces and "
+            f"`{escape(number[:100])}` is not a dial-in number: use digits, spaces and "
             f"`+ - ( ) , #` only: {usage}."
         )
     return checked_text(link.group(1), "link"), number
 
 
-def _snooze(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
-    if len(rest) != 1:
+def _priority(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
+    name = unquoted(_bounded(words.rest(), "a priority"))
+    if not name:
+        raise UsageError("Say which priority: `/incident priority 123 P1`.")
+    return ParsedCommand(verb, (ref,), text=name)
+
+
+def _urgency(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
+    urgency = words.take()
+    if urgency is not None and words.peek() is None and urgency.lower() in ("high", "low"):
+        return ParsedCommand(verb, (ref,), text=urgency.lower())
+    said = f"`{escape(_bounded(urgency, 'an urgency'))}` is not an urgency. " if urgency else ""
+    raise UsageError(f"{said}Urgency is `high` or `low`: `/incident urgency 123 low`.")
+
+
+def _title(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
+    title = checked_text(words.rest(), "title")
+    if not title:
+        raise UsageError("The new title is empty: `/incident title 123 checkout down in eu-west`.")
+    return ParsedCommand(verb, (ref,), text=title)
+
+
+def _bridge(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
+    url, number = parse_bridge(as_typed(words.take() or ""), words.rest())
+    return ParsedCommand(verb, (ref,), text=url, dial_in=number)
+
+
+def _snooze(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
+    duration = words.take()
+    if duration is None or words.peek() is not None:
         raise UsageError(f"Say for how long: `/incident snooze 123 2h`; {_DURATION_HELP}.")
-    return ParsedCommand(verb, (ref,), seconds=parse_duration(rest[0]))
+    return ParsedCommand(verb, (ref,), seconds=parse_duration(duration))
 
 
-def _merge(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
+def _merge(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
     usage = "`/incident merge 124 125 into 123`"
-    words = [word.lower() for word in rest]
-    if words.count("into") != 1 or words.index("into") != len(rest) - 2:
+    sources = [ref]
+    while (word := words.take()) is not None and word.lower() != "into":
+        if len(sources) == MAX_MERGE_SOURCES:
+            raise UsageError(f"Merge at most {MAX_MERGE_SOURCES} incidents at once.")
+        sources.append(parse_ref(word))
+    last = words.take()
+    if word is None or last is None or words.peek() is not None:
         raise UsageError(f"Say which incident to merge into, last: {usage}.")
-    sources = tuple(dict.fromkeys([ref, *(parse_ref(w) for w in rest[:-2])]))
-    target = parse_ref(rest[-1])
+    target = parse_ref(last)
     if target in sources:
         raise UsageError(f"An incident cannot be merged into itself ({escape(target)}).")
-    if len(sources) > MAX_MERGE_SOURCES:
-        raise UsageError(
-            f"Merge at most {MAX_MERGE_SOURCES} incidents at once; you named {len(sources)}."
-        )
-    return ParsedCommand(verb, (target,), sources=sources)
-
-
-def _note(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
-    note = checked_text(_rest(rest), "note")
-    if not note:
-        raise UsageError("The note is empty: `/incident note 123 restarted the db`.")
-    return ParsedCommand(verb, (ref,), text=note)
+    return ParsedCommand(verb, (target,), sources=tuple(dict.fromkeys(sources)))
 
 
 _PARSERS = {
