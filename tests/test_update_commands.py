@@ -9,6 +9,7 @@ import pytest
 
 from app.settings import Settings
 from tests.conftest import Bot, cards_posted, posted_card, running_bot
+from tests.listeners.test_threads import mention, thread_replies
 from tests.standins.pagerduty import PagerDutyStandIn, seed_responding
 from tests.standins.slack import SlackStandIn
 from tests.test_incident_command import INCIDENT_123, incident, refused
@@ -120,6 +121,18 @@ async def test_title_renames_the_incident_and_says_what_it_was(
     }
     assert "|#123 checkout down in eu-west>" in reply["text"]
     assert "(was “checkout API error rate high”)" in reply["text"]
+
+
+async def test_a_title_goes_to_pagerduty_as_typed_and_is_escaped_when_echoed(
+    bot: Bot, pagerduty: PagerDutyStandIn
+) -> None:
+    # Slack sends `&`, `<` and `>` escaped; spacing is the person's.
+    [reply] = await bot.reply_to("title 123 checkout &amp; payments  &lt;!channel&gt;")
+
+    [put] = pagerduty.writes
+    assert put.json["incident"]["title"] == "checkout & payments  <!channel>"
+    assert "<!channel>" not in reply["text"]
+    assert "checkout &amp; payments  &lt;!channel&gt;" in reply["text"]
 
 
 async def test_an_empty_title_is_refused(bot: Bot, pagerduty: PagerDutyStandIn) -> None:
@@ -424,3 +437,32 @@ async def test_policy_rules_name_the_new_verbs_and_hold_them_on_the_fresh_read(
 
     assert f"Policy rule 1 lets only <@U0BOB0002> {verb}" in text
     assert pagerduty.writes == []
+
+
+@pytest.mark.parametrize(
+    ("said", "write"),
+    [
+        ("snooze 2h", ("POST", f"/incidents/{INCIDENT_123}/snooze")),
+        ("priority p3", ("PUT", f"/incidents/{INCIDENT_123}")),
+        ("urgency low", ("PUT", f"/incidents/{INCIDENT_123}")),
+        ("title db &amp; cache down", ("PUT", f"/incidents/{INCIDENT_123}")),
+        ("bridge https://meet.example.com/x", ("PUT", f"/incidents/{INCIDENT_123}")),
+        ('reassign "Payments"', ("PUT", f"/incidents/{INCIDENT_123}")),
+        ("merge into 126", ("PUT", "/incidents/PPAY126/merge")),
+    ],
+)
+async def test_a_mention_in_a_cards_thread_updates_that_cards_incident(
+    bot: Bot,
+    slack: SlackStandIn,
+    pagerduty: PagerDutyStandIn,
+    card_thread: None,
+    said: str,
+    write: tuple[str, str],
+) -> None:
+    response = await bot.event(mention(said))
+
+    assert response.status_code == 200
+    await slack.wait_for(lambda s: len(thread_replies(s)) >= 1)
+    assert writes(pagerduty)[-1] == write
+    assert all(w.headers["from"] == "bob@example.com" for w in pagerduty.writes)
+    assert thread_replies(slack)[-1]["text"].startswith("Bob Builder ")
