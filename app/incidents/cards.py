@@ -121,7 +121,7 @@ class IncidentCards:
         )
 
     async def reply_quietly(self, ref: CardRef, text: str) -> str | None:
-        """One line in the card's thread ("@alice acknowledged")."""
+        """One line in the card's thread ("Alice Adams acknowledged")."""
         return await self._problem_of(
             "thread reply",
             self._slack.chat_postMessage(channel=ref.channel, thread_ts=ref.ts, text=text),

@@ -37,7 +37,7 @@ class Verb(StrEnum):
 
     @property
     def past(self) -> str:
-        """What the channel reads: '@alice *acknowledged* #123'."""
+        """What the channel reads: 'Alice Adams *acknowledged* #123'."""
         return _PAST.get(self, str(self))
 
     @property

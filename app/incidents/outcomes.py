@@ -1,5 +1,5 @@
 """What an action did and how it is said: the `Outcome` of an action, the `Reply` a way in
-delivers, and the recent actions a card shows ("@alice acknowledged 2 min ago")."""
+delivers, and the recent actions a card shows ("Alice Adams acknowledged 2 min ago")."""
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
