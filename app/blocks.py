@@ -2,15 +2,16 @@
 can be checked against Slack's limits without a server."""
 
 import json
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import re
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from typing import Any, cast, get_args
 
-from app.ids import CARD_METADATA_EVENT, ActionId, BlockId, CallbackId, InputActionId
+from app.ids import CARD_METADATA_EVENT, ActionId, BlockId, CallbackId, InputActionId, MenuChoice
 from app.incidents.grammar import INCIDENT_ID
 from app.mrkdwn import escape, link
-from app.pagerduty.models import Incident, IncidentStatus, StatusUpdate
+from app.pagerduty.models import Incident, IncidentStatus, Reference, StatusUpdate
 
 # Slack rejects the whole message when one of these is exceeded.
 SECTION_TEXT_MAX = 3000
@@ -74,7 +75,7 @@ class CardState:
 
 @dataclass(frozen=True)
 class LastAction:
-    slack_user_id: str
+    who: str  # a name as PagerDuty has it, never a mention: nobody is pinged for their own act
     did: str  # mrkdwn-safe verb phrase, inserted verbatim: "acknowledged", "escalated to level 2"
     at: datetime  # aware UTC
 
@@ -88,6 +89,8 @@ def incident_card(
     latest_update: StatusUpdate | None = None,
 ) -> dict[str, Any]:
     """The kwargs for chat.postMessage / chat.update, rendered from PagerDuty's answer."""
+    if into := incident.merged_into:
+        return merged_card(incident, into)
     number, title = incident.incident_number, incident.title
     head = f"{_EMOJI.get(incident.status, ':white_check_mark:')} *"
     budget = SECTION_TEXT_MAX - len(f"{head}<{incident.html_url}|#{number} >*")
@@ -104,8 +107,13 @@ def incident_card(
         ("Service", escape(_clip(incident.service.summary, 1000))),
         ("Assigned", escape(_clip(assigned, FIELD_TEXT_MAX - 20))),
         ("Escalation", f"{where} · {escape(_clip(policy, 1000))}"),
-        ("Triggered", _date(incident.created_at, "{date_short_pretty} at {time}")),
+        ("Triggered", slack_date(incident.created_at, "{date_short_pretty} at {time}")),
     ]
+    if until := incident.snoozed_until:
+        soon = until - datetime.now(UTC) < timedelta(hours=20)
+        fields.append(("Snoozed until", slack_date(until, _TIME if soon else _DAY_AND_TIME)))
+    if bridge := _bridge_text(incident):
+        fields.append(("Conference bridge", bridge))
     blocks: list[dict[str, Any]] = [
         {
             "type": "section",
@@ -115,8 +123,8 @@ def incident_card(
         }
     ]
     if last_action:
-        who = f"<@{escape(last_action.slack_user_id)}>"
-        line = f"{who} {last_action.did} {_date(last_action.at, '{ago}')}"
+        who = escape(last_action.who)
+        line = f"{who} {last_action.did} {slack_date(last_action.at, '{ago}')}"
         blocks.append(
             {
                 "type": "context",
@@ -130,14 +138,14 @@ def incident_card(
         line = f":hourglass_flowing_sand: Asked to respond, no answer yet: {names}"
         blocks.append(_context_line("incident_responders", line))
     if latest_update is not None:
-        when = _date(latest_update.created_at, "{ago}") if latest_update.created_at else ""
+        when = slack_date(latest_update.created_at, "{ago}") if latest_update.created_at else ""
         said = escape(_clip(latest_update.message, FIELD_TEXT_MAX))
         blocks.append(
             _context_line("incident_status_update", f":mega: Latest update {when}: {said}")
         )
     if incident.status != "resolved":
         value = CardState(incident.id, incident.status, level, number, title).to_value()
-        buttons = [
+        buttons: list[dict[str, Any]] = [
             _button("Resolve", ActionId.RESOLVE, value),
             _button("Escalate", ActionId.ESCALATE, value)
             | {"confirm": _escalate_confirm(number, level, levels, policy)},
@@ -146,11 +154,33 @@ def incident_card(
         if incident.status == "triggered":
             ack = _button("Acknowledge", ActionId.ACKNOWLEDGE, value) | {"style": "primary"}
             buttons.insert(0, ack)
+        buttons.append(_more_menu(CardState(incident.id, incident.status, level, number, title)))
         blocks.append({"type": "actions", "block_id": "incident_actions", "elements": buttons})
     return {
         "text": f"Incident #{number}: {escape(_clip(title, 3000))} ({incident.status})",
         "blocks": blocks,
         "metadata": _metadata({"incident_id": incident.id, "incident_number": number}),
+    }
+
+
+def merged_card(incident: Incident, into: Reference) -> dict[str, Any]:
+    """A source of a merge: PagerDuty resolved it into `into`; no buttons are left to click."""
+    what = link(incident.html_url, f"#{incident.incident_number} {_clip(incident.title, 1000)}")
+    label = _clip(into.summary or into.id, 1000)
+    target = link(into.html_url, label) if into.html_url else escape(label)
+    return {
+        "text": f"Incident #{incident.incident_number} was merged into {escape(label)}",
+        "blocks": [
+            {
+                "type": "section",
+                "block_id": "incident_merged",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": f":twisted_rightwards_arrows: {what} was merged into {target}",
+                },
+            }
+        ],
+        "metadata": _metadata({"incident_id": incident.id, "merged_into": into.id}),
     }
 
 
@@ -303,15 +333,10 @@ def _clip(text: str, limit: int) -> str:
     return text[: sum(1 for n in escaped_lengths if n + len("…") <= limit)] + "…"
 
 
-def _date(at: datetime, tokens: str) -> str:
+def slack_date(at: datetime, tokens: str) -> str:
     """Slack renders `<!date>` in each reader's own time zone; the fallback is UTC ISO."""
     at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
     return f"<!date^{int(at.timestamp())}^{tokens}|{at:%Y-%m-%dT%H:%M:%SZ}>"
-
-
-def slack_date(at: datetime, tokens: str) -> str:
-    """A time every reader sees in their own zone (`<!date>`)."""
-    return _date(at, tokens)
 
 
 def _context_line(block_id: str, text: str) -> dict[str, Any]:
@@ -320,6 +345,52 @@ def _context_line(block_id: str, text: str) -> dict[str, Any]:
         "block_id": block_id,
         "elements": [{"type": "mrkdwn", "text": text}],
     }
+
+
+_TIME = "{time}"
+_DAY_AND_TIME = "{date_short_pretty} at {time}"
+_SAFE_URL = re.compile(r"https?://[^\s<>|]{1,1000}")
+# Each option's value carries the card's state (without the title: an option value holds
+# at most 150 characters), so the chosen entry knows its incident.
+MENU_VALUE_MAX = 150
+_MENU = (
+    (MenuChoice.SNOOZE, "Snooze…"),
+    (MenuChoice.PRIORITY, "Priority…"),
+    (MenuChoice.URGENCY, "Urgency…"),
+    (MenuChoice.TEAM, "Reassign to a team…"),
+    (MenuChoice.MERGE, "Merge into…"),
+    (MenuChoice.BRIDGE, "Conference bridge…"),
+)
+
+
+def _more_menu(state: CardState) -> dict[str, Any]:
+    """Slack's overflow menu holds at most five entries and this one has six, so "More" is
+    a select whose choices act like menu entries (each opens a modal)."""
+    value = replace(state, title=None).to_value()
+    return {
+        "type": "static_select",
+        "action_id": ActionId.MORE.value,
+        "placeholder": _plain("More…"),
+        "options": [
+            {"text": _plain(label), "value": f"{choice}|{value}"} for choice, label in _MENU
+        ],
+    }
+
+
+def menu_choice(value: str) -> tuple[MenuChoice, CardState]:
+    """The entry and card state of a More-menu option value; `ValueError` if not ours."""
+    choice, _, state = value.partition("|")
+    return MenuChoice(choice), CardState.from_value(state)
+
+
+def _bridge_text(incident: Incident) -> str:
+    bridge = incident.conference_bridge
+    if bridge is None:
+        return ""
+    url, number = bridge.conference_url or "", bridge.conference_number or ""
+    parts = [link(escape(url), "Join") if _SAFE_URL.fullmatch(url) else escape(_clip(url, 500))]
+    parts.append(escape(_clip(number, 200)))
+    return " · ".join(part for part in parts if part)
 
 
 def _escalate_confirm(

@@ -16,6 +16,18 @@ class ActionId(StrEnum):
     ESCALATE = "incident_escalate"
     REASSIGN = "incident_reassign"
     SHARE_ONCALL = "oncall_share"  # on the private on-call answer: post it in the channel
+    MORE = "incident_more"  # the card's More menu; each option's value is a `MenuChoice`
+
+
+class MenuChoice(StrEnum):
+    """The entries of a card's More menu; each opens a small modal."""
+
+    SNOOZE = "snooze"
+    PRIORITY = "priority"
+    URGENCY = "urgency"
+    TEAM = "reassign_team"
+    MERGE = "merge"
+    BRIDGE = "bridge"
 
 
 class CallbackId(StrEnum):
@@ -25,6 +37,12 @@ class CallbackId(StrEnum):
     REASSIGN_MODAL = "reassign_incident_modal"
     ESCALATE_MODAL = "escalate_incident_modal"
     PAGE_ONCALL_MODAL = "page_oncall_modal"
+    SNOOZE_MODAL = "snooze_incident_modal"
+    PRIORITY_MODAL = "priority_incident_modal"
+    URGENCY_MODAL = "urgency_incident_modal"
+    TEAM_MODAL = "reassign_team_incident_modal"
+    MERGE_MODAL = "merge_incident_modal"
+    BRIDGE_MODAL = "bridge_incident_modal"
 
 
 class Shortcut(StrEnum):
@@ -52,6 +70,13 @@ class BlockId(StrEnum):
     SERVICE = "service"
     SERVICE_NAME = "service_name"
     URGENCY = "urgency"
+    DURATION = "duration"
+    CUSTOM_DURATION = "custom_duration"
+    PRIORITY = "priority"
+    POLICY = "policy"
+    MERGE_TARGET = "merge_target"
+    BRIDGE_URL = "bridge_url"
+    BRIDGE_NUMBER = "bridge_number"
 
 
 class InputActionId(StrEnum):
@@ -62,7 +87,14 @@ class InputActionId(StrEnum):
     TITLE = "title_input"
     SERVICE = "service_select"
     SERVICE_NAME = "service_name_input"
-    URGENCY = "urgency_choice"
+    URGENCY = "urgency_choice"  # radio buttons: high or low
+    DURATION = "duration_select"
+    CUSTOM_DURATION = "custom_duration_input"
+    PRIORITY = "priority_select"
+    POLICY = "policy_select"  # an external select: options load as the person types
+    MERGE_TARGET = "merge_target_input"
+    BRIDGE_URL = "bridge_url_input"
+    BRIDGE_NUMBER = "bridge_number_input"
 
 
 # Message metadata on every card, so a thread reply can find its incident.

@@ -26,6 +26,7 @@ from app.incidents.locks import IncidentLocks
 from app.incidents.outcomes import RecentActions
 from app.incidents.responding import LatestUpdates, Responding
 from app.incidents.sync import CardSync
+from app.incidents.updates import IncidentUpdates
 from app.listeners.reporting import Reporter
 from app.pagerduty.client import PagerDutyClient
 from app.policy import GroupDirectory, load_policy
@@ -64,15 +65,24 @@ class Service:
         )
         policy = load_policy(settings.policy_file)
         recent = RecentActions()
-        updates = LatestUpdates()
+        status_updates = LatestUpdates()
         routes = load_channel_routes(settings.channel_routes_file)
         groups = GroupDirectory(slack)
         locks = IncidentLocks(pagerduty, store)
         installation = InstallationLookup(slack, settings.allowed_team_ids)
-        cards = IncidentCards(slack, store, pagerduty, recent, installation, updates)
-        responding = Responding(pagerduty, locks, identity, policy, groups, recent, routes, updates)
+        cards = IncidentCards(slack, store, pagerduty, recent, installation, status_updates)
+        responding = Responding(
+            pagerduty, locks, identity, policy, groups, recent, routes, status_updates
+        )
+        updates = IncidentUpdates(pagerduty, locks, policy, groups)
         actions = IncidentActions(
-            pagerduty, locks, identity, policy, groups, recent, extra=[responding.actions]
+            pagerduty,
+            locks,
+            identity,
+            policy,
+            groups,
+            recent,
+            extra=[updates.actions, responding.actions],
         )
         intake = Intake(
             actions=actions,
@@ -82,6 +92,7 @@ class Service:
             store=store,
             installation=installation,
             responding=responding,
+            updates=updates,
         )
         reporter = Reporter(slack)
         background = pagerduty.background()

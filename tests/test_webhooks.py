@@ -353,4 +353,4 @@ async def test_pagerdutys_echo_of_the_bots_own_action_adds_no_second_thread_line
     await asyncio.sleep(0.2)
 
     lines = [c.args["text"] for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts")]
-    assert lines == ["<@U0ALICE01> acknowledged"]
+    assert lines == ["Alice Example acknowledged"]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from app.blocks import gone_card, incident_card
+from app.blocks import gone_card, incident_card, merged_card
 from app.errors import SLACK_FAILURES, SlackUnavailable, slack_error_reason
 from app.ids import CARD_METADATA_EVENT
 from app.incidents.escalation import escalation_of
@@ -17,7 +17,7 @@ from app.incidents.grammar import INCIDENT_ID
 from app.incidents.installation import InstallationLookup
 from app.incidents.outcomes import Outcome, RecentActions
 from app.pagerduty.client import PagerDutyClient
-from app.pagerduty.models import Incident
+from app.pagerduty.models import Incident, Reference
 from app.store import CardRef, Store
 
 if TYPE_CHECKING:
@@ -94,13 +94,23 @@ class IncidentCards:
         PagerDuty's answer, with a line in each card's thread except `origin`'s, where the
         reply already says it. A card Slack will not update must not hide that the change
         was made, so the problems are returned, not raised."""
+        problems = []
+        target = outcome.incident
+        into = Reference(
+            id=target.id,
+            summary=f"#{target.incident_number} {target.title}",
+            html_url=target.html_url,
+        )
+        for source in outcome.merged:
+            merged = merged_card(source, into)
+            for ref in await self._store.cards_for(source.id):
+                problems.append(await self.update_quietly(ref, merged))
         refs = set(await self._store.cards_for(outcome.incident.id))
         if clicked is not None:
             refs.add(clicked)
         if not refs:
-            return []
+            return [problem for problem in problems if problem]
         card = await self.card_for(outcome.incident)
-        problems = []
         for ref in refs:
             problems.append(await self.update_quietly(ref, card))
             if ref != origin:
@@ -121,7 +131,7 @@ class IncidentCards:
         )
 
     async def reply_quietly(self, ref: CardRef, text: str) -> str | None:
-        """One line in the card's thread ("@alice acknowledged")."""
+        """One line in the card's thread ("Alice Adams acknowledged")."""
         return await self._problem_of(
             "thread reply",
             self._slack.chat_postMessage(channel=ref.channel, thread_ts=ref.ts, text=text),

@@ -11,6 +11,7 @@ from typing import Any
 
 from app.errors import UsageError
 from app.mrkdwn import escape, text_of_blocks
+from app.pagerduty.operations import MAX_SNOOZE_SECONDS
 
 # Long enough for any resolution or hand-over note, short enough to echo in one Slack
 # section (3,000 chars) with room for who/what, and far under PagerDuty's limits.
@@ -27,6 +28,12 @@ class Verb(StrEnum):
     ESCALATE = "escalate"
     REASSIGN = "reassign"
     NOTE = "note"
+    PRIORITY = "priority"
+    URGENCY = "urgency"
+    TITLE = "title"
+    BRIDGE = "bridge"
+    SNOOZE = "snooze"
+    MERGE = "merge"
     # Around the incident (issue 17)
     PAGE = "page"
     UPDATE = "update"
@@ -37,8 +44,13 @@ class Verb(StrEnum):
 
     @property
     def past(self) -> str:
-        """What the channel reads: '@alice *acknowledged* #123'."""
+        """What the channel reads: 'Alice Adams *acknowledged* #123'."""
         return _PAST.get(self, str(self))
+
+    @property
+    def done(self) -> str:
+        """What the card's thread reads, where the incident goes without saying."""
+        return _DONE.get(self, self.past)
 
     @property
     def needs_incident(self) -> bool:
@@ -58,6 +70,19 @@ _PAST = {
     Verb.MINE: "listed their incidents",
     Verb.ACK_MINE: "acknowledged",
     Verb.TRIGGER: "opened",
+    Verb.PRIORITY: "changed the priority of",
+    Verb.URGENCY: "changed the urgency of",
+    Verb.TITLE: "renamed",
+    Verb.BRIDGE: "set the conference bridge of",
+    Verb.SNOOZE: "snoozed",
+    Verb.MERGE: "merged into",
+}
+_DONE = {
+    Verb.PRIORITY: "changed the priority",
+    Verb.URGENCY: "changed the urgency",
+    Verb.TITLE: "renamed the incident",
+    Verb.BRIDGE: "set the conference bridge",
+    Verb.MERGE: "merged in",
 }
 # The verbs that act without naming an incident; each still passes the whole pipeline.
 AROUND_VERBS = (Verb.ONCALL, Verb.MINE, Verb.ACK_MINE, Verb.TRIGGER)
@@ -68,10 +93,19 @@ POLICY_VERBS = frozenset(verb for verb in Verb if verb not in (Verb.HELP, Verb.W
 
 USAGE = escape("""\
 *Act on PagerDuty incidents as yourself*
+*Act*
 `/incident ack <ref> [<ref> ...]` acknowledge (alias: `acknowledge`)
 `/incident resolve <ref> [note ...]` resolve; the note becomes the resolution
 `/incident escalate <ref> [level] [note ...]` escalate (default: the next level)
-`/incident reassign <ref> <@user | email>` reassign to that person
+`/incident snooze <ref> <duration>` snooze: `30m`, `2h`, `1h30m`, `1d` (1 minute to 7 days)
+*Change*
+`/incident reassign <ref> <@user | email | policy>` to a person, or to an escalation policy
+`/incident priority <ref> <priority>` one of the account's priorities (`P1`, `SEV-2`)
+`/incident urgency <ref> high|low`
+`/incident title <ref> <new title ...>` rename
+`/incident bridge <ref> <https url> [dial-in number]` the conference bridge
+`/incident merge <ref> [<ref> ...] into <ref>` merge the first incidents into the last
+*Around the incident*
 `/incident note <ref> <text ...>` add a note
 `/incident show <ref>` post the incident's card, with buttons, in this channel
 `/incident whoami` which PagerDuty user you act as
@@ -81,12 +115,13 @@ USAGE = escape("""\
 `/incident page <ref> <@user | policy> [...] [message ...]` ask them to join as responders
 `/incident update <ref> <message ...>` a status update to the incident's subscribers
 `/incident trigger <service> <title ...>` open an incident on that service, as you
-Names with spaces go in quotes: `"SRE primary"`.
-`<ref>` is `123`, `#123`, an incident id like `PT4KHLK`, or its PagerDuty link.""")
+`<ref>` is `123`, `#123`, an incident id like `PT4KHLK`, or its PagerDuty link.
+`<policy>` / `<service>`: its id or exact name; quote a name with spaces: `"SRE primary"`.""")
 
 MENTION_USAGE = escape("""\
 *Mention me in an incident card's thread* (no incident number needed):
 `@incident-bot ack` · `resolve [note]` · `escalate [level] [note]` · `reassign @user`
+· `snooze 2h` · `priority P1` · `urgency low` · `title <text>` · `bridge <url>`
 · `note <text>` · `page @user [message]` · `update <text>` · `whoami` · `help`
 Anywhere: `oncall [name]` · `mine` · `ack mine` · `trigger <service> <title>`.
 A mention that names an incident acts on it, even in a card's thread (`resolve 456`);
@@ -120,6 +155,10 @@ class ParsedCommand:
     level: int | None = None
     text: str = ""
     target: str = ""
+    policy: str = ""  # reassign: an escalation policy's id or name, as typed
+    seconds: int | None = None  # snooze
+    sources: tuple[str, ...] = ()  # merge: the incidents merged into `ref`
+    dial_in: str = ""  # bridge: the conference's phone number
     # Around the incident: `page` targets; `trigger` from the shortcut: the urgency asked
     # for, the key that makes a double submit open one incident, the message's link.
     targets: tuple[str, ...] = ()
@@ -320,18 +359,6 @@ def _escalate(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
     return ParsedCommand(verb, (ref,), level=level, text=checked_text(words.rest(), "note"))
 
 
-def _reassign(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
-    target = words.take()
-    if target is None or words.peek() is not None:
-        raise UsageError("Say who: `/incident reassign 123 @alice` or `... alice@example.com`.")
-    _bounded(target, "a person")
-    if not (MENTION.fullmatch(target) or _EMAIL.fullmatch(target)):
-        raise UsageError(
-            f"`{escape(target)}` is not a person: mention them (`@alice`) or give their email."
-        )
-    return ParsedCommand(verb, (ref,), target=target)
-
-
 def _note(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
     note = checked_text(words.rest(), "note")
     if not note:
@@ -339,8 +366,123 @@ def _note(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
     return ParsedCommand(verb, (ref,), text=note)
 
 
-_OPENING_QUOTES = '"“”'
-_CLOSING_QUOTES = '"”“'
+def _reassign(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
+    target = words.peek()
+    if target is None:
+        raise UsageError(
+            "Say to whom: `/incident reassign 123 @alice`, `... alice@example.com`, or an "
+            'escalation policy: `... "SRE primary"`.'
+        )
+    _bounded(target, "a person or policy")
+    if MENTION.fullmatch(target) or _EMAIL.fullmatch(target):
+        words.take()
+        if words.peek() is not None:
+            raise UsageError(
+                "Reassign to one person: `/incident reassign 123 @alice` or "
+                "`... alice@example.com`."
+            )
+        return ParsedCommand(verb, (ref,), target=target)
+    return ParsedCommand(verb, (ref,), policy=unquoted(_bounded(words.rest(), "a policy")))
+
+
+def unquoted(name: str) -> str:
+    """A name as typed, without the straight or curly quotes around it."""
+    if len(name) >= 2 and name[0] in _OPENING_QUOTES and name[-1] in _CLOSING_QUOTES:
+        return name[1:-1].strip()
+    return name
+
+
+# Straight or curly quotes, as phones and Slack's editor type them.
+_OPENING_QUOTES = '"\u201c\u201d\u201e'
+_CLOSING_QUOTES = '"\u201d\u201c'
+MIN_SNOOZE_SECONDS = 60
+_DURATION = re.compile(r"(?:([0-9]{1,4})d)?(?:([0-9]{1,4})h)?(?:([0-9]{1,6})m)?", re.IGNORECASE)
+_DURATION_HELP = "use minutes, hours or days like `30m`, `2h`, `1h30m` or `1d`"
+MAX_MERGE_SOURCES = 20
+_PHONE = re.compile(r"[0-9 +\-(),#]{1,64}")
+_URL = re.compile(r"<?(https?://[^\s|<>]+)(?:\|[^>]*)?>?", re.IGNORECASE)
+
+
+def parse_duration(token: str) -> int:
+    """Seconds, from `30m`, `2h`, `1h30m`, `1d`: 1 minute to 7 days."""
+    parts = _DURATION.fullmatch(_bounded(token, "a duration"))
+    if not token or parts is None:
+        raise UsageError(f"`{escape(token)}` is not a duration: {_DURATION_HELP}.")
+    days, hours, minutes = (int(part or 0) for part in parts.groups())
+    seconds = ((days * 24 + hours) * 60 + minutes) * 60
+    if seconds < MIN_SNOOZE_SECONDS:
+        raise UsageError(f"A snooze lasts at least 1 minute; `{escape(token)}` is shorter.")
+    if seconds > MAX_SNOOZE_SECONDS:
+        raise UsageError(f"A snooze lasts at most 7 days; `{escape(token)}` is longer.")
+    return seconds
+
+
+def parse_bridge(url: str, number: str) -> tuple[str, str]:
+    """An `https` link (as typed, or as Slack formats it: `<https://…|…>`) and a dial-in
+    number of digits, spaces and `+ - ( ) , #`, which may be empty."""
+    usage = "`/incident bridge 123 https://meet.example.com/abc [+1 555 0100,,123#]`"
+    link = _URL.fullmatch(_bounded(url, "a link"))
+    if link is None or not link.group(1).lower().startswith("https://"):
+        said = f"`{escape(url)}` is not an https link. " if url else ""
+        raise UsageError(f"{said}A conference bridge is an `https://` link: {usage}.")
+    if number and not (_PHONE.fullmatch(number) and any(c.isdigit() for c in number)):
+        raise UsageError(
+            f"`{escape(number[:100])}` is not a dial-in number: use digits, spaces and "
+            f"`+ - ( ) , #` only: {usage}."
+        )
+    return checked_text(link.group(1), "link"), number
+
+
+def _priority(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
+    name = unquoted(_bounded(words.rest(), "a priority"))
+    if not name:
+        raise UsageError("Say which priority: `/incident priority 123 P1`.")
+    return ParsedCommand(verb, (ref,), text=name)
+
+
+def _urgency(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
+    urgency = words.take()
+    if urgency is not None and words.peek() is None and urgency.lower() in ("high", "low"):
+        return ParsedCommand(verb, (ref,), text=urgency.lower())
+    said = f"`{escape(_bounded(urgency, 'an urgency'))}` is not an urgency. " if urgency else ""
+    raise UsageError(f"{said}Urgency is `high` or `low`: `/incident urgency 123 low`.")
+
+
+def _title(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
+    title = checked_text(words.rest(), "title")
+    if not title:
+        raise UsageError("The new title is empty: `/incident title 123 checkout down in eu-west`.")
+    return ParsedCommand(verb, (ref,), text=title)
+
+
+def _bridge(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
+    url, number = parse_bridge(as_typed(words.take() or ""), words.rest())
+    return ParsedCommand(verb, (ref,), text=url, dial_in=number)
+
+
+def _snooze(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
+    duration = words.take()
+    if duration is None or words.peek() is not None:
+        raise UsageError(f"Say for how long: `/incident snooze 123 2h`; {_DURATION_HELP}.")
+    return ParsedCommand(verb, (ref,), seconds=parse_duration(duration))
+
+
+def _merge(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
+    usage = "`/incident merge 124 125 into 123`"
+    sources = [ref]
+    while (word := words.take()) is not None and word.lower() != "into":
+        if len(sources) == MAX_MERGE_SOURCES:
+            raise UsageError(f"Merge at most {MAX_MERGE_SOURCES} incidents at once.")
+        sources.append(parse_ref(word))
+    last = words.take()
+    if word is None or last is None or words.peek() is not None:
+        raise UsageError(f"Say which incident to merge into, last: {usage}.")
+    target = parse_ref(last)
+    if target in sources:
+        raise UsageError(f"An incident cannot be merged into itself ({escape(target)}).")
+    return ParsedCommand(verb, (target,), sources=tuple(dict.fromkeys(sources)))
+
+
 # A policy's id as PagerDuty writes it (PEPOL01, PABC123): capitals with a digit.
 POLICY_ID = re.compile(r"(?=[A-Z]*[0-9])[A-Z0-9]{7,20}")
 MAX_PAGE_TARGETS = 10
@@ -426,6 +568,12 @@ _PARSERS = {
     Verb.ESCALATE: _escalate,
     Verb.REASSIGN: _reassign,
     Verb.NOTE: _note,
+    Verb.PRIORITY: _priority,
+    Verb.URGENCY: _urgency,
+    Verb.TITLE: _title,
+    Verb.BRIDGE: _bridge,
+    Verb.SNOOZE: _snooze,
+    Verb.MERGE: _merge,
     Verb.PAGE: _page,
     Verb.UPDATE: _update,
 }

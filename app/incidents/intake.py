@@ -35,10 +35,11 @@ from app.incidents.grammar import (
 from app.incidents.installation import InstallationLookup
 from app.incidents.outcomes import Outcome, Reply, incident_link
 from app.incidents.responding import Answer, Responding
+from app.incidents.updates import IncidentUpdates
 from app.metrics import ACTIONS, UNMAPPED_REFUSALS
 from app.mrkdwn import escape
 from app.pagerduty.errors import IncidentNotFound
-from app.pagerduty.models import Service
+from app.pagerduty.models import Incident, Priority, Service
 from app.policy import Policy
 from app.store import AuditEntry, CardRef, Store, StoreUnavailable
 
@@ -83,9 +84,11 @@ class Intake:
         store: Store,
         installation: InstallationLookup,
         responding: Responding,
+        updates: IncidentUpdates,
     ) -> None:
         self._installation = installation
         self._responding = responding
+        self._updates = updates
         self._actions = actions
         self._cards = cards
         self._identity = identity
@@ -184,6 +187,43 @@ class Intake:
     async def services_to_page(self, channel: str) -> list[Service]:
         """What the "Page on-call about this" modal offers: this channel's services first."""
         return await self._responding.routed_services(channel)
+
+    async def submit(
+        self, command: ParsedCommand, *, slack_user_id: str, seen: CardState, card: CardRef
+    ) -> Reply:
+        """A card's More-menu modal, submitted. A merge acts on the incident it names (the
+        card's incident is its source, redrawn by the merge), so it has no clicked card."""
+        clicked = None if command.verb is Verb.MERGE else card
+        request = Request(
+            command, slack_user_id, card.channel, Way.MODAL, clicked=clicked, seen=seen
+        )
+        return await self.handle(request)
+
+    async def menu_form(
+        self, verb: Verb, *, slack_user_id: str, seen: CardState, card: CardRef
+    ) -> tuple[Incident, list[Priority]]:
+        """What a More-menu modal is filled in with, once the channel and the person are
+        admitted: the incident as PagerDuty has it now (and, for `priority`, the account's
+        priorities). The card is redrawn from that read, which also clears its menu."""
+        request = Request(
+            ParsedCommand(verb, (seen.incident_id,)),
+            slack_user_id,
+            card.channel,
+            Way.BUTTON,
+            clicked=card,
+            seen=seen,
+        )
+        await self._admit(request, seen.incident_id)
+        async with self._attempt(request, seen.incident_id, record_success=False):
+            incident = await self._updates.incident(seen.incident_id)
+            priorities = await self._updates.priorities() if verb is Verb.PRIORITY else []
+        await self._cards.redraw(card, incident, incident.id)
+        return incident, priorities
+
+    async def policies_matching(self, query: str) -> list[tuple[str, str]]:
+        """(id, name) of the escalation policies whose name contains `query`: the team
+        select's suggestions as the person types."""
+        return [(p.id, p.name) for p in await self._updates.policies_matching(query)]
 
     async def escalate_in_thread(
         self,
@@ -354,7 +394,8 @@ class Intake:
         if request.way is Way.SHORTCUT:
             private.append(f"Added to the notes of {incident_link(outcome.incident)}.")
         elif request.clicked is None and request.seen is not None:
-            private.append(f"Done: {outcome.announcement}")  # from the `mine` list
+            # No card of its own shows it (the `mine` list; a merge, which redraws others).
+            private.append(f"Done: {outcome.announcement}")
         elif problems:
             private.append(
                 f"Done: {outcome.announcement} But Slack would not update the card "

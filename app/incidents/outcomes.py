@@ -1,5 +1,5 @@
 """What an action did and how it is said: the `Outcome` of an action, the `Reply` a way in
-delivers, and the recent actions a card shows ("@alice acknowledged 2 min ago")."""
+delivers, and the recent actions a card shows ("Alice Adams acknowledged 2 min ago")."""
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -41,27 +41,32 @@ class Outcome:
     detail: str = ""  # mrkdwn-safe, e.g. " to level 2 (Bob Builder)"
     note: str = ""  # as typed; escaped when shown
     private: tuple[str, ...] = ()
+    merged: tuple[Incident, ...] = ()  # merge: the incidents now part of `incident`
 
     @property
     def announcement(self) -> str:
-        """'@alice resolved #123 db down: fixed db' for the channel."""
+        """'Alice Adams resolved #123 db down: fixed db' for the channel. The actor is named,
+        not mentioned: nobody is pinged for what they did themselves."""
         said = f": {escape(self.note)}" if self.note else "."
         return (
-            f"<@{self.actor.slack_user_id}> {self.verb.past} {incident_link(self.incident)}"
-            f"{self.detail}{said}"
+            f"{self.actor_name} {self.verb.past} {incident_link(self.incident)}{self.detail}{said}"
         )
 
     @property
     def thread_line(self) -> str:
-        """'@alice resolved: fixed db' under the card, whose incident needs no naming."""
+        """'Alice Adams resolved: fixed db' under the card, whose incident needs no naming."""
         said = f": {escape(self.note)}" if self.note else ""
-        return f"<@{self.actor.slack_user_id}> {self.verb.past}{self.detail}{said}"
+        return f"{self.actor_name} {self.verb.done}{self.detail}{said}"
 
     @property
     def last_action(self) -> LastAction:
         return LastAction(
-            self.actor.slack_user_id, f"{self.verb.past}{self.detail}", datetime.now(UTC)
+            self.actor.pagerduty.name, f"{self.verb.done}{self.detail}", datetime.now(UTC)
         )
+
+    @property
+    def actor_name(self) -> str:
+        return escape(self.actor.pagerduty.name)
 
 
 class RecentActions:

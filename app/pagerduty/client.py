@@ -159,6 +159,14 @@ class PagerDutyClient(ResponderOperations):
                 break
         return None
 
+    async def get_user(self, user_id: str) -> User:
+        data = await self._request(
+            "GET",
+            f"/users/{user_id}",
+            not_found=PagerDutyRejected(f"PagerDuty has no user {user_id}."),
+        )
+        return User.model_validate(data["user"])
+
     async def get_escalation_policy(self, policy_id: str) -> EscalationPolicy:
         data = await self._request(
             "GET",

@@ -48,7 +48,7 @@ async def test_a_command_acts_as_the_verified_person_and_announces_it(
     reply = await service.intake.command("ack 123", slack_user_id=ALICE, channel="C0INCIDENTS")
 
     assert reply.public == [
-        "<@U0ALICE01> acknowledged <https://acme.pagerduty.com/incidents/PT4KHLK"
+        "Alice Example acknowledged <https://acme.pagerduty.com/incidents/PT4KHLK"
         "|#123 checkout API error rate high>."
     ]
     [write] = pagerduty.writes
@@ -65,7 +65,7 @@ async def test_a_click_speaks_through_the_card_not_the_channel(
     assert reply.public == []
     assert [c.args["ts"] for c in slack.calls_to("chat.update")] == [CARD_TS]
     [line] = [c.args for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts")]
-    assert line["text"] == "<@U0ALICE01> acknowledged"
+    assert line["text"] == "Alice Example acknowledged"
 
 
 def every_way_in(intake: Intake, channel: str) -> dict[str, Callable[[], Coroutine[Any, Any, Any]]]:

@@ -94,7 +94,7 @@ async def test_acknowledge_on_the_mine_list_acknowledges_and_says_so_privately(
     await slack.wait_for(lambda s: len(s.responses) == 2)
     [put] = pagerduty.writes
     assert put.json["incident"]["status"] == "acknowledged"
-    assert slack.responses[1]["text"].startswith("Done: <@U0ALICE01> acknowledged")
+    assert slack.responses[1]["text"].startswith("Done: Alice Example acknowledged")
     assert slack.calls_to("chat.update") == []  # the ephemeral list is no card
 
 

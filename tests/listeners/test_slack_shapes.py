@@ -66,7 +66,7 @@ async def test_an_org_wide_install_click_with_no_team_acts_as_the_w_user(
     assert put.json == ACKNOWLEDGED
     assert put.headers["from"] == "alice@example.com"
     thread_line = slack.calls_to("chat.postMessage")[-1].args
-    assert thread_line["text"].startswith(f"<@{GRID_USER}> acknowledged")
+    assert thread_line["text"].startswith("Alice Example acknowledged")  # named, not pinged
 
 
 async def test_a_button_on_an_ephemeral_card_acts_and_redraws_only_the_posted_cards(

@@ -51,7 +51,7 @@ async def test_escalate_mention_in_a_card_thread_escalates_that_incident_as_the_
     assert put.headers["from"] == "bob@example.com"
     [reply] = thread_replies(slack)
     assert reply["thread_ts"] == CARD_TS
-    assert reply["text"].startswith("<@U0BOB0002> escalated")
+    assert reply["text"].startswith("Bob Builder escalated")
     replies = slack.calls_to("conversations.replies")
     assert replies[0].args["include_all_metadata"] in (True, "true", "1", 1)
 

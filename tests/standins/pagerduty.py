@@ -156,6 +156,7 @@ class PagerDutyStandIn:
         self._routes: list[tuple[str, str, Callable[..., dict[str, Any]]]] = [
             ("GET", "abilities", self._list_abilities),
             ("GET", "users", self._list_users),
+            ("GET", "users/{}", self._get_user),
             ("GET", "oncalls", self._list_oncalls),
             ("GET", "escalation_policies/{}", self._get_policy),
             ("GET", "incidents/{}", self._get_incident),
@@ -385,6 +386,11 @@ class PagerDutyStandIn:
             if needle in u["name"].lower() or needle in u["email"].lower()
         ]
         return {"users": users, "limit": 25, "offset": 0, "more": False, "total": None}
+
+    def _get_user(self, rec: RecordedRequest, user_id: str) -> dict[str, Any]:
+        if user_id not in self.users:
+            raise _not_found()
+        return {"user": self.users[user_id]}
 
     def _list_oncalls(self, rec: RecordedRequest) -> dict[str, Any]:
         wanted = rec.query.get("escalation_policy_ids[]") or list(self.policies)
@@ -713,6 +719,10 @@ class PagerDutyStandIn:
         for source_id in source_ids:
             source = self.incidents[source_id]
             source.update(status="resolved", assignments=[], pending_actions=[], updated_at=now)
+            source["resolve_reason"] = {
+                "type": "merge_resolve_reason",
+                "incident": self._ref("incident", target_id, target["summary"]),
+            }
             self.merged_into[source_id] = target_id
         return {"incident": self._ref("incident", target_id, target["summary"])}
 
