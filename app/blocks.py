@@ -9,7 +9,7 @@ from itertools import accumulate
 from typing import Any, cast, get_args
 
 from app.ids import CARD_METADATA_EVENT, ActionId, BlockId, CallbackId, InputActionId, MenuChoice
-from app.incidents.grammar import INCIDENT_ID
+from app.incidents.words import INCIDENT_ID
 from app.mrkdwn import escape, link
 from app.pagerduty.models import Incident, IncidentStatus, Reference, StatusUpdate
 

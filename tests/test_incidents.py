@@ -3,7 +3,8 @@
 import pytest
 
 from app.errors import UsageError
-from app.incidents.grammar import MAX_TEXT_CHARS, ParsedCommand, Verb, parse_command, parse_ref
+from app.incidents.grammar import ParsedCommand, Verb, parse_command
+from app.incidents.words import MAX_TEXT_CHARS, parse_ref
 
 
 @pytest.mark.parametrize(

@@ -10,10 +10,11 @@ from app.blocks import CardState
 from app.errors import NeedsLevel, NothingToDo, NotMapped, UsageError
 from app.identity import IdentityResolver, VerifiedUser
 from app.incidents.escalation import Escalation, escalation_of
-from app.incidents.grammar import INCIDENT_ID as POLICY_ID
-from app.incidents.grammar import MENTION, SLACK_USER_ID, ParsedCommand, Verb
+from app.incidents.grammar import ParsedCommand, Verb
 from app.incidents.locks import IncidentLocks
 from app.incidents.outcomes import Outcome, RecentActions, ago
+from app.incidents.words import INCIDENT_ID as POLICY_ID
+from app.incidents.words import MENTION, SLACK_USER_ID
 from app.mrkdwn import escape
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.errors import PagerDutyError, PagerDutyRejected

@@ -13,9 +13,9 @@ from app.blocks import gone_card, incident_card, merged_card
 from app.errors import SLACK_FAILURES, SlackUnavailable, slack_error_reason
 from app.ids import CARD_METADATA_EVENT
 from app.incidents.escalation import escalation_of
-from app.incidents.grammar import INCIDENT_ID
 from app.incidents.installation import InstallationLookup
 from app.incidents.outcomes import Outcome, RecentActions
+from app.incidents.words import INCIDENT_ID
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.models import Incident, Reference
 from app.store import CardRef, Store

@@ -9,25 +9,20 @@ attempt leaves an audit row and a metric, refusals included, whichever way it ca
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from app.blocks import CardState
-from app.errors import BotError, NotAllowed, NothingToDo, NotMapped, UsageError
+from app.errors import BotError, NothingToDo, UsageError
 from app.identity import IdentityResolver, VerifiedUser
 from app.incidents.actions import IncidentActions
+from app.incidents.audit import AuditTrail
 from app.incidents.cards import IncidentCards
 from app.incidents.grammar import (
-    MENTION_USAGE,
-    USAGE,
     ParsedCommand,
     Verb,
-    checked_text,
-    message_as_typed,
     parse_command,
     parse_mention,
     without_mention_of,
@@ -36,12 +31,13 @@ from app.incidents.installation import InstallationLookup
 from app.incidents.outcomes import Outcome, Reply, incident_link
 from app.incidents.responding import Answer, Responding
 from app.incidents.updates import IncidentUpdates
-from app.metrics import ACTIONS, UNMAPPED_REFUSALS
+from app.incidents.usage import MENTION_USAGE, USAGE
+from app.incidents.words import checked_text, message_as_typed
 from app.mrkdwn import escape
 from app.pagerduty.errors import IncidentNotFound
 from app.pagerduty.models import Incident, Priority, Service
 from app.policy import Policy
-from app.store import AuditEntry, CardRef, Store, StoreUnavailable
+from app.store import CardRef, Store
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +89,7 @@ class Intake:
         self._cards = cards
         self._identity = identity
         self._policy = policy
-        self._store = store
+        self._audit = AuditTrail(store)
 
     # --- the ways in ------------------------------------------------------------------
 
@@ -364,7 +360,9 @@ class Intake:
             answer = await self._responding.around(actor, request.command, request.channel)
         changed = [o.incident.id for o in answer.outcomes]
         changed += [answer.opened.id] if answer.opened else []
-        await self._audit(request, ",".join(changed)[:200], "done")
+        await self._audit.record(
+            request.slack_user_id, request.command.verb, ",".join(changed)[:200], "done"
+        )
         return await self._tell_around(request, answer)
 
     async def _tell_around(self, request: Request, answer: Answer) -> Reply:
@@ -403,37 +401,9 @@ class Intake:
             )
         return Reply(private=private)
 
-    @asynccontextmanager
-    async def _attempt(
+    def _attempt(
         self, request: Request, incident: str, *, record_success: bool = True
-    ) -> AsyncIterator[None]:
-        """The audit trail and metrics of one attempted action, whatever its outcome."""
-        try:
-            yield
-        except BotError as error:
-            await self._audit(request, incident, "refused", error)
-            raise
-        except Exception as error:
-            await self._audit(request, incident, "failed", error)
-            raise
-        if record_success:
-            await self._audit(request, incident, "done")
-
-    async def _audit(
-        self, request: Request, incident: str, outcome: str, error: Exception | None = None
-    ) -> None:
-        verb = request.command.verb
-        ACTIONS.labels(str(verb), outcome).inc()
-        if isinstance(error, NotMapped):
-            UNMAPPED_REFUSALS.inc()
-        detail = type(error).__name__ if error else ""
-        if isinstance(error, NotAllowed):
-            detail += f" (rule {error.rule})" if error.rule else " (channels)"
-        entry = AuditEntry(
-            datetime.now(UTC), request.slack_user_id, str(verb), incident, outcome, detail
+    ) -> AbstractAsyncContextManager[None]:
+        return self._audit.attempt(
+            request.slack_user_id, request.command.verb, incident, record_success=record_success
         )
-        try:
-            await self._store.record(entry)
-        except StoreUnavailable:
-            # The action itself stands or fell on its own; losing its audit line is logged.
-            logger.error("audit entry not stored", extra={"audit": str(entry)})

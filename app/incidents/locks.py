@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from app.errors import Busy, UsageError
-from app.incidents.grammar import INCIDENT_ID
+from app.incidents.words import INCIDENT_ID
 from app.mrkdwn import escape
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.models import Incident

@@ -16,9 +16,10 @@ from app.channel_routes import ChannelRoutes
 from app.errors import NotAllowed, NothingToDo, NotMapped, UsageError
 from app.identity import IdentityResolver, VerifiedUser
 from app.incidents.actions import Action, already
-from app.incidents.grammar import MENTION, POLICY_ID, ParsedCommand, Verb
+from app.incidents.grammar import ParsedCommand, Verb
 from app.incidents.locks import IncidentLocks
 from app.incidents.outcomes import Outcome, RecentActions, incident_link
+from app.incidents.words import MENTION, POLICY_ID
 from app.mrkdwn import escape
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.errors import PagerDutyError, PagerDutyRejected

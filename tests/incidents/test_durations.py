@@ -6,7 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.errors import UsageError
-from app.incidents.grammar import Verb, parse_command, parse_duration
+from app.incidents.grammar import Verb, parse_command
+from app.incidents.words import parse_duration
 
 MINUTE, DAY = 60, 24 * 3600
 

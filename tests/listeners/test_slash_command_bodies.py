@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.incidents.grammar import USAGE
+from app.incidents.usage import USAGE
 from tests.conftest import SIGNING_SECRET, Bot
 from tests.standins.contracts import load_slack_sample
 from tests.standins.signing import FORM, new_trigger_id, signed_headers

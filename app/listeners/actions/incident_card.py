@@ -13,9 +13,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from app.blocks import CardState, reassign_modal, resolve_modal
 from app.errors import UsageError
-from app.incidents.grammar import MAX_TEXT_CHARS, Verb
+from app.incidents.grammar import Verb
 from app.incidents.installation import user_team_of
 from app.incidents.intake import Intake
+from app.incidents.words import MAX_TEXT_CHARS
 from app.listeners.reporting import Audience, Reporter
 from app.store import CardRef
 

@@ -9,9 +9,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from app.blocks import escalate_modal, notice_modal
 from app.errors import BotError
-from app.incidents.grammar import MAX_TEXT_CHARS, message_as_typed
 from app.incidents.installation import user_team_of
 from app.incidents.intake import Intake
+from app.incidents.words import MAX_TEXT_CHARS, message_as_typed
 from app.listeners.reporting import Audience, Reporter
 
 NOT_A_THREAD = (

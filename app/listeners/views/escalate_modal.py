@@ -7,9 +7,9 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 
 from app.blocks import escalation_from
 from app.ids import BlockId
-from app.incidents.grammar import INCIDENT_ID
 from app.incidents.installation import user_team_of
 from app.incidents.intake import Intake
+from app.incidents.words import INCIDENT_ID
 from app.listeners.reporting import Audience, Reporter
 from app.listeners.views.form import refuse, too_long
 

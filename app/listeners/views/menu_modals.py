@@ -10,8 +10,9 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from app.blocks import CardState
 from app.errors import UsageError
 from app.ids import BlockId, CallbackId, InputActionId
-from app.incidents.grammar import ParsedCommand, Verb, parse_bridge, parse_duration, parse_ref
+from app.incidents.grammar import ParsedCommand, Verb
 from app.incidents.intake import Intake
+from app.incidents.words import parse_bridge, parse_duration, parse_ref
 from app.listeners.reporting import Audience, Reporter
 from app.listeners.views.card_modals import STALE_FORM, _origin
 from app.listeners.views.form import refuse
