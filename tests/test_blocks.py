@@ -6,16 +6,8 @@ from typing import Any
 
 import pytest
 
-from app.blocks import (
-    CardState,
-    LastAction,
-    assignee_from,
-    gone_card,
-    incident_card,
-    reassign_modal,
-    resolution_from,
-    resolve_modal,
-)
+from app.blocks.card import CardState, LastAction, gone_card, incident_card
+from app.blocks.modals import assignee_from, reassign_modal, resolution_from, resolve_modal
 from app.ids import CARD_METADATA_EVENT, ActionId, BlockId, CallbackId, InputActionId
 from app.pagerduty.models import (
     ConferenceBridge,

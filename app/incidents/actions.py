@@ -6,7 +6,7 @@ re-opens a resolved incident. No Slack here: each returns an `Outcome` to be tol
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
-from app.blocks import CardState
+from app.blocks.card import CardState
 from app.errors import NeedsLevel, NothingToDo, NotMapped, UsageError
 from app.identity import IdentityResolver, VerifiedUser
 from app.incidents.escalation import Escalation, escalation_of

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from app.blocks import CardState
+from app.blocks.card import CardState
 from app.errors import BotError, NothingToDo, UsageError
 from app.identity import IdentityResolver, VerifiedUser
 from app.incidents.actions import IncidentActions

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from app.blocks import LastAction
+from app.blocks.card import LastAction
 from app.identity import VerifiedUser
 from app.incidents.grammar import Verb
 from app.mrkdwn import escape, link

@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app.blocks import CardState
+from app.blocks.around import mine_blocks, oncall_blocks, oncall_text
+from app.blocks.card import CardState
 from app.channel_routes import ChannelRoutes
 from app.errors import NotAllowed, NothingToDo, NotMapped, UsageError
 from app.identity import IdentityResolver, VerifiedUser
@@ -26,7 +27,6 @@ from app.pagerduty.errors import PagerDutyError, PagerDutyRejected
 from app.pagerduty.models import EscalationPolicy, Incident, Service, StatusUpdate
 from app.pagerduty.operations import BULK_LIMIT
 from app.policy import GroupDirectory, Policy
-from app.responding_blocks import mine_blocks, oncall_blocks, oncall_text
 
 logger = logging.getLogger(__name__)
 

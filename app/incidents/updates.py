@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 from cachetools import TTLCache
 
-from app.blocks import CardState, slack_date
+from app.blocks.card import CardState
+from app.blocks.parts import slack_date
 from app.errors import NothingToDo, UsageError
 from app.identity import VerifiedUser
 from app.incidents.actions import Action, already

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from app.blocks import CardState
+from app.blocks.card import CardState
 from app.errors import NotAllowed, NotMapped, UsageError
 from app.incidents.grammar import ParsedCommand, Verb
 from app.incidents.intake import Intake, Request, Way

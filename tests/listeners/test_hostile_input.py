@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import pytest
 
-from app.blocks import CardState
+from app.blocks.card import CardState
 from app.ids import CARD_METADATA_EVENT, ActionId, BlockId, InputActionId, Shortcut
 from app.settings import Settings
 from app.store import Store

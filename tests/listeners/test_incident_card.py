@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from app.blocks import CardState
+from app.blocks.card import CardState
 from app.ids import ActionId, BlockId, CallbackId, InputActionId
 from tests.conftest import Bot, action_ids, show_card
 from tests.standins.pagerduty import PagerDutyStandIn

@@ -85,7 +85,7 @@ async def settled(slack: SlackStandIn) -> None:
 
 
 def test_the_menu_has_every_entry_and_each_value_fits_slacks_150_characters() -> None:
-    from app.blocks import CardState, _more_menu
+    from app.blocks.card import CardState, _more_menu
 
     state = CardState("Q0RIJJZL24RC6WABCDEF", "acknowledged", 10, 1_234_567_890, "t" * 100)
     menu = _more_menu(state)

@@ -11,7 +11,8 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from app.blocks import CardState, reassign_modal, resolve_modal
+from app.blocks.card import CardState
+from app.blocks.modals import reassign_modal, resolve_modal
 from app.errors import UsageError
 from app.incidents.grammar import Verb
 from app.incidents.installation import user_team_of

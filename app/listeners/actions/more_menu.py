@@ -7,14 +7,15 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from app.blocks import CardState, menu_choice, notice_modal
+from app.blocks.card import CardState, menu_choice
+from app.blocks.menu_modals import loading_modal, menu_modal, policy_options
+from app.blocks.modals import notice_modal
 from app.errors import BotError, UsageError
 from app.ids import MenuChoice
 from app.incidents.grammar import Verb
 from app.incidents.intake import Intake
 from app.listeners.actions.incident_card import clicked_card, modal_metadata
 from app.listeners.reporting import Audience, Reporter
-from app.modals import loading_modal, menu_modal, policy_options
 
 VERB_OF = {
     MenuChoice.SNOOZE: Verb.SNOOZE,

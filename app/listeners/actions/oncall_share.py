@@ -5,10 +5,10 @@ from typing import Any
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
+from app.blocks.around import shared_policy_ids
 from app.errors import UsageError
 from app.incidents.intake import Intake
 from app.listeners.reporting import Audience, Reporter
-from app.responding_blocks import shared_policy_ids
 
 
 async def handle_share_oncall_button(

@@ -8,10 +8,10 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from app.blocks.around import page_oncall_modal
 from app.incidents.intake import Intake
 from app.incidents.words import message_as_typed
 from app.listeners.reporting import Audience, Reporter
-from app.responding_blocks import page_oncall_modal
 
 
 async def handle_page_oncall_shortcut(

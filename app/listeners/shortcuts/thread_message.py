@@ -7,7 +7,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from app.blocks import escalate_modal, notice_modal
+from app.blocks.modals import escalate_modal, notice_modal
 from app.errors import BotError
 from app.incidents.installation import user_team_of
 from app.incidents.intake import Intake

@@ -6,7 +6,8 @@ from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 
-from app.blocks import CardState, assignee_from, resolution_from
+from app.blocks.card import CardState
+from app.blocks.modals import assignee_from, resolution_from
 from app.ids import BlockId
 from app.incidents.grammar import Verb
 from app.incidents.installation import user_team_of

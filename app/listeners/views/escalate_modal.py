@@ -5,7 +5,7 @@ from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 
-from app.blocks import escalation_from
+from app.blocks.modals import escalation_from
 from app.ids import BlockId
 from app.incidents.installation import user_team_of
 from app.incidents.intake import Intake

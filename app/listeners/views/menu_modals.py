@@ -7,7 +7,8 @@ from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 
-from app.blocks import CardState
+from app.blocks.card import CardState
+from app.blocks.menu_modals import CUSTOM, chosen, typed
 from app.errors import UsageError
 from app.ids import BlockId, CallbackId, InputActionId
 from app.incidents.grammar import ParsedCommand, Verb
@@ -16,7 +17,6 @@ from app.incidents.words import parse_bridge, parse_duration, parse_ref
 from app.listeners.reporting import Audience, Reporter
 from app.listeners.views.card_modals import STALE_FORM, _origin
 from app.listeners.views.form import refuse
-from app.modals import CUSTOM, chosen, typed
 
 
 class _Invalid(Exception):

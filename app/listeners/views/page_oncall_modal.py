@@ -5,11 +5,11 @@ from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 
+from app.blocks.around import page_oncall_from
 from app.ids import BlockId
 from app.incidents.intake import Intake
 from app.listeners.reporting import Audience, Reporter
 from app.listeners.views.form import refuse
-from app.responding_blocks import page_oncall_from
 
 
 async def handle_page_oncall_submission(

@@ -1,9 +1,9 @@
 """The small modals a card's More menu opens, pre-filled from the incident as PagerDuty has
-it, and what their submissions say. Pure Block Kit, like `app.blocks`."""
+it, and what their submissions say. Pure Block Kit, like `app.blocks.card`."""
 
 from typing import Any
 
-from app.blocks import _clip, _input, _modal, _naming, _plain
+from app.blocks.parts import clip, modal, naming, plain, read_input
 from app.ids import BlockId, CallbackId, InputActionId, MenuChoice
 from app.pagerduty.models import Incident, Priority
 
@@ -18,8 +18,8 @@ def loading_modal(choice: MenuChoice) -> dict[str, Any]:
     """Opened at once (a trigger_id lasts 3 s), then replaced by the filled-in form."""
     return {
         "type": "modal",
-        "title": _plain(_TITLES[choice][0]),
-        "close": _plain("Cancel"),
+        "title": plain(_TITLES[choice][0]),
+        "close": plain("Cancel"),
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": "Looking up the incident…"}}
         ],
@@ -31,10 +31,10 @@ def menu_modal(
 ) -> dict[str, Any]:
     title, submit, callback = _TITLES[choice]
     blocks = [
-        _naming(incident.incident_number, incident.title),
+        naming(incident.incident_number, incident.title),
         *_FORMS[choice](incident, priorities),
     ]
-    return _modal(callback, title, submit, metadata) | {"blocks": blocks}
+    return modal(callback, title, submit, metadata) | {"blocks": blocks}
 
 
 def _snooze(incident: Incident, priorities: list[Priority]) -> list[dict[str, Any]]:
@@ -60,7 +60,7 @@ def _snooze(incident: Incident, priorities: list[Priority]) -> list[dict[str, An
 
 
 def _priority(incident: Incident, priorities: list[Priority]) -> list[dict[str, Any]]:
-    options = [_option(_clip(p.name, 75), p.id) for p in priorities[:_MAX_OPTIONS]]
+    options = [_option(clip(p.name, 75), p.id) for p in priorities[:_MAX_OPTIONS]]
     select: dict[str, Any] = {
         "type": "static_select",
         "action_id": InputActionId.PRIORITY.value,
@@ -87,9 +87,9 @@ def _team(incident: Incident, priorities: list[Priority]) -> list[dict[str, Any]
     select = {
         "type": "external_select",
         "action_id": InputActionId.POLICY.value,
-        "placeholder": _plain("Type a team's escalation policy"),
+        "placeholder": plain("Type a team's escalation policy"),
         "min_query_length": 1,
-        "initial_option": _option(_clip(current.summary or current.id, 75), current.id),
+        "initial_option": _option(clip(current.summary or current.id, 75), current.id),
     }
     return [_field(BlockId.POLICY, "Escalation policy", select)]
 
@@ -140,7 +140,7 @@ _TITLES = {
 
 def policy_options(policies: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """Options for the team select, from (id, name) pairs."""
-    return [_option(_clip(name or id, 75), id) for id, name in policies[:_MAX_OPTIONS]]
+    return [_option(clip(name or id, 75), id) for id, name in policies[:_MAX_OPTIONS]]
 
 
 # --- reading a submission (untrusted JSON: anything missing reads as "") -----------------
@@ -148,14 +148,14 @@ def policy_options(policies: list[tuple[str, str]]) -> list[dict[str, Any]]:
 
 def chosen(view_state: dict[str, Any], block: BlockId, action: InputActionId) -> str:
     """The value of a select or radio choice."""
-    option = _input(view_state, block, action).get("selected_option")
+    option = read_input(view_state, block, action).get("selected_option")
     value = option.get("value") if isinstance(option, dict) else None
     return value if isinstance(value, str) else ""
 
 
 def typed(view_state: dict[str, Any], block: BlockId, action: InputActionId) -> str:
     """What was typed into a text input, stripped."""
-    value = _input(view_state, block, action).get("value")
+    value = read_input(view_state, block, action).get("value")
     return value.strip() if isinstance(value, str) else ""
 
 
@@ -166,7 +166,7 @@ def _field(
         "type": "input",
         "block_id": block.value,
         "optional": optional,
-        "label": _plain(label),
+        "label": plain(label),
         "element": element,
     }
 
@@ -175,7 +175,7 @@ def _text_input(action: InputActionId, placeholder: str) -> dict[str, Any]:
     return {
         "type": "plain_text_input",
         "action_id": action.value,
-        "placeholder": _plain(placeholder),
+        "placeholder": plain(placeholder),
     }
 
 
@@ -187,4 +187,4 @@ def _preselect(element: dict[str, Any], value: str | None) -> None:
 
 
 def _option(label: str, value: str) -> dict[str, Any]:
-    return {"text": _plain(label), "value": value}
+    return {"text": plain(label), "value": value}

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from itertools import groupby
 from typing import Any
 
-from app.blocks import CardState, slack_date
+from app.blocks.card import CardState
+from app.blocks.parts import SECTION_TEXT_MAX, button, context, plain, slack_date
 from app.ids import ActionId, BlockId, CallbackId, InputActionId
 from app.incidents.outcomes import ago, incident_link
 from app.mrkdwn import escape
 from app.pagerduty.models import EscalationPolicy, Incident, OnCall, Service
 
-SECTION_TEXT_MAX = 3000
 _TITLE_MAX = 150  # PagerDuty's longest title is 1024; a modal's input may hold more
 TITLE_INPUT_MAX = 1024
 
@@ -89,9 +89,9 @@ def mine_blocks(incidents: Sequence[Incident], beyond: str) -> list[dict[str, An
             incident.id, incident.status, None, incident.incident_number, incident.title
         ).to_value()
         line = f"{incident_link(incident)} · {incident.status} ·{ago(incident.created_at)}"
-        buttons = [_button("Resolve", ActionId.RESOLVE, state)]
+        buttons = [button("Resolve", ActionId.RESOLVE, state)]
         if incident.status == "triggered":
-            buttons.insert(0, _button("Acknowledge", ActionId.ACKNOWLEDGE, state))
+            buttons.insert(0, button("Acknowledge", ActionId.ACKNOWLEDGE, state))
         blocks.append(
             {"type": "section", "text": {"type": "mrkdwn", "text": line[:SECTION_TEXT_MAX]}}
         )
@@ -115,7 +115,7 @@ def page_oncall_modal(
         {
             "type": "input",
             "block_id": BlockId.TITLE.value,
-            "label": _plain("Title"),
+            "label": plain("Title"),
             "element": {
                 "type": "plain_text_input",
                 "action_id": InputActionId.TITLE.value,
@@ -125,18 +125,18 @@ def page_oncall_modal(
         }
     ]
     if services is None:
-        blocks.append(_context("Looking up the services…"))
+        blocks.append(context("Looking up the services…"))
     else:
-        options = [
-            {"text": _plain(s.name[:75]), "value": s.id} for s in services if not s.disabled
-        ][:100]
+        options = [{"text": plain(s.name[:75]), "value": s.id} for s in services if not s.disabled][
+            :100
+        ]
         if options:
             blocks.append(
                 {
                     "type": "input",
                     "block_id": BlockId.SERVICE.value,
                     "optional": True,
-                    "label": _plain("Service"),
+                    "label": plain("Service"),
                     "element": {
                         "type": "static_select",
                         "action_id": InputActionId.SERVICE.value,
@@ -150,7 +150,7 @@ def page_oncall_modal(
                 "type": "input",
                 "block_id": BlockId.SERVICE_NAME.value,
                 "optional": bool(options),
-                "label": _plain("Or another service, by name"),
+                "label": plain("Or another service, by name"),
                 "element": {
                     "type": "plain_text_input",
                     "action_id": InputActionId.SERVICE_NAME.value,
@@ -158,12 +158,12 @@ def page_oncall_modal(
                 },
             }
         )
-    urgencies = [{"text": _plain(u.capitalize()), "value": u} for u in ("high", "low")]
+    urgencies = [{"text": plain(u.capitalize()), "value": u} for u in ("high", "low")]
     blocks.append(
         {
             "type": "input",
             "block_id": BlockId.URGENCY.value,
-            "label": _plain("Urgency"),
+            "label": plain("Urgency"),
             "element": {
                 "type": "radio_buttons",
                 "action_id": InputActionId.URGENCY.value,
@@ -175,9 +175,9 @@ def page_oncall_modal(
     return {
         "type": "modal",
         "callback_id": CallbackId.PAGE_ONCALL_MODAL.value,
-        "title": _plain("Page on-call"),
-        "submit": _plain("Open incident"),
-        "close": _plain("Cancel"),
+        "title": plain("Page on-call"),
+        "submit": plain("Open incident"),
+        "close": plain("Cancel"),
         "private_metadata": private_metadata,
         "blocks": blocks,
     }
@@ -203,15 +203,3 @@ def page_oncall_from(view_state: dict[str, Any]) -> tuple[str, str, str, str]:
         text(element(BlockId.SERVICE_NAME, InputActionId.SERVICE_NAME).get("value")),
         text(urgency.get("value") if isinstance(urgency, dict) else None),
     )
-
-
-def _button(label: str, action_id: ActionId, value: str) -> dict[str, Any]:
-    return {"type": "button", "text": _plain(label), "action_id": action_id.value, "value": value}
-
-
-def _plain(text: str) -> dict[str, Any]:
-    return {"type": "plain_text", "text": text, "emoji": True}
-
-
-def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
