@@ -8,7 +8,7 @@ import uvicorn
 
 from app import doctor
 from app.logs import configure_logging
-from app.settings import ConfigError, load_settings
+from app.settings import NEXT_STEP, ConfigError, load_settings
 from app.web import create_app
 
 
@@ -38,13 +38,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         web_app = create_app(settings)
     except ConfigError as error:
-        print(f"incident-bot cannot start: {error}", file=sys.stderr)
+        print(f"incident-bot cannot start: {error}\n{NEXT_STEP}", file=sys.stderr)
         return 2
     uvicorn.run(
         web_app,
         host=settings.host,
         port=settings.port,
         log_config=None,
+        access_log=False,  # app.logs.RequestLog logs each request once, with its request id
         # Open requests get this long after SIGTERM; the actions they started then get
         # SHUTDOWN_GRACE_SECONDS more (see app.web's lifespan).
         timeout_graceful_shutdown=10,

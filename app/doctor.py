@@ -21,7 +21,7 @@ from app.logs import configure_logging
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.errors import PagerDutyMisconfigured, PagerDutyRejected, PagerDutyUnavailable
 from app.policy import load_policy
-from app.settings import ConfigError, Settings, load_settings
+from app.settings import NEXT_STEP, ConfigError, Settings, load_settings
 from app.store import Store, StoreUnavailable
 
 REQUIRED_SCOPES: frozenset[str] = frozenset(
@@ -90,6 +90,7 @@ def load_doctor_settings(out: TextIO, **overrides: object) -> Settings | None:
         report = _Report(out, secrets=())  # problems never contain values (app.settings)
         for problem in error.problems:
             report.fail("settings", problem, _SETTINGS_FIX)
+        print(NEXT_STEP, file=out)
         return None
     _Report(out, _secrets_of(settings)).ok("settings")
     return settings

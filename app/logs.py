@@ -10,14 +10,21 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Set per HTTP request; Bolt's listener tasks copy the context, so the PagerDuty and Slack
 # calls a click causes log the same id as the click.
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
 
-# Attributes every LogRecord has; anything else came in through `extra=`.
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# Attributes every LogRecord has; anything else came in through `extra=`. uvicorn adds
+# `color_message`, the same text with ANSI colours: noise in a JSON line.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 
 class JsonFormatter(logging.Formatter):
@@ -48,6 +55,14 @@ class RedactSecrets(logging.Filter):
                 text = text.replace(secret, "[redacted]")
             record.msg, record.args = text, None
         return True
+
+
+class DropBoltTokenNotice(logging.Filter):
+    """Bolt warns that `token` is unused whenever SLACK_BOT_TOKEN is in the environment,
+    because we hand it our own client (which carries that very token): not news."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
 
 
 class AddRequestId(logging.Filter):
@@ -92,6 +107,7 @@ class RequestLog:
 def configure_logging(level: str, fmt: str, secrets: Iterable[str]) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(AddRequestId())
+    handler.addFilter(DropBoltTokenNotice())
     handler.addFilter(RedactSecrets(secrets))
     handler.setFormatter(
         JsonFormatter()
