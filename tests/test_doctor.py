@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.slack import SlackStandIn
 from app.doctor import REQUIRED_SCOPES, load_doctor_settings, run_doctor
-from app.settings import Settings
+from app.settings import NEXT_STEP, Settings
 from tests.conftest import BOT_TOKEN, PAGERDUTY_TOKEN, SIGNING_SECRET
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.slack import SlackStandIn
+from tests.standins.contracts import load_slack_sample
 
 SECRETS = (BOT_TOKEN, SIGNING_SECRET, PAGERDUTY_TOKEN)
 
@@ -111,7 +112,9 @@ async def test_a_revoked_slack_token_fails_with_how_to_get_a_new_one_and_exits_1
 async def test_slacks_own_invalid_auth_answer_is_recognised(
     settings: Settings, slack: SlackStandIn, pagerduty: PagerDutyStandIn
 ) -> None:
-    slack.fail_next_from_sample("auth.test", "error.invalid_auth.response.json")
+    slack.fail_next_from_sample(
+        "auth.test", load_slack_sample("web_api/error.invalid_auth.response.json")
+    )
 
     status, lines = await doctor(settings)
 
@@ -195,9 +198,10 @@ def test_invalid_settings_print_every_problem_without_values() -> None:
     )
 
     assert settings is None
-    lines = out.getvalue().splitlines()
+    *lines, next_step = out.getvalue().splitlines()
     assert len(lines) == 2
     assert all(line.startswith("FAIL settings: ") for line in lines)
+    assert next_step == NEXT_STEP
     assert any("SLACK_BOT_TOKEN" in line for line in lines)
     assert any("PAGERDUTY_API_TOKEN" in line for line in lines)
     assert "not-a-bot-token-but-secret" not in out.getvalue()

@@ -20,11 +20,11 @@ import jsonschema
 import pytest
 import yaml
 
+from app.demo.signing import JSON, events_body, signed_headers
 from app.doctor import REQUIRED_SCOPES
 from app.ids import Command, EventType, Shortcut
 from tests.conftest import SIGNING_SECRET, Bot
 from tests.standins.contracts import CONTRACTS_DIR, load_slack_sample
-from tests.standins.signing import JSON, events_body, signed_headers
 
 MANIFEST_PATH = Path(__file__).resolve().parents[1] / "manifest.yml"
 REQUEST_URL_PATH = "/slack/events"  # DESIGN section 1: one Request URL for everything

@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
+from app.demo.pagerduty import PagerDutyStandIn
 from app.logs import AddRequestId, JsonFormatter
 from tests.conftest import Bot
-from tests.standins.pagerduty import PagerDutyStandIn
 from tests.test_webhooks import webhook
 
 
