@@ -39,8 +39,12 @@ def load_manifest() -> dict[str, Any]:
 
 
 def manifest_schema() -> dict[str, Any]:
-    path = CONTRACTS_DIR / "slack" / "manifest" / "manifest.schema.1.0.0.json"
-    if CONTRACTS_DIR is None or not path.is_file():
+    path = (
+        CONTRACTS_DIR / "slack" / "manifest" / "manifest.schema.1.0.0.json"
+        if CONTRACTS_DIR
+        else None
+    )
+    if path is None or not path.is_file():
         pytest.skip(
             "Slack's app-manifest JSON Schema (slack/manifest/manifest.schema.1.0.0.json) is "
             "not in the shared contracts (../shared/contracts or CONTRACTS_DIR), so "
