@@ -114,6 +114,7 @@ class PagerDutyStandIn:
         self.notes: dict[str, list[dict[str, Any]]] = {}
         self.resolutions: dict[str, str] = {}
         self.reopened: list[str] = []
+        self.webhook_subscriptions: list[dict[str, Any]] = []
         self.abilities = ["sso", "teams", "urgencies", "read_only_users"]
         self._init_responding()
         self._faults: list[_Fault] = []
@@ -123,6 +124,7 @@ class PagerDutyStandIn:
         )
         self._routes: list[tuple[str, str, Callable[..., dict[str, Any]]]] = [
             ("GET", "abilities", self._list_abilities),
+            ("GET", "webhook_subscriptions", self._list_webhook_subscriptions),
             ("GET", "users", self._list_users),
             ("GET", "oncalls", self._list_oncalls),
             ("GET", "escalation_policies/{}", self._get_policy),
@@ -133,6 +135,28 @@ class PagerDutyStandIn:
         ]
 
     # -- seeding ---------------------------------------------------------------------------
+
+    def add_webhook_subscription(
+        self, url: str, *, active: bool = True, temporarily_disabled: bool = False
+    ) -> dict[str, Any]:
+        """A v3 webhook subscription (account-wide, incident events) delivering to `url`."""
+        subscription = {
+            "id": f"PWHS{next(self._ids):03d}",
+            "type": "webhook_subscription",
+            "active": active,
+            "delivery_method": {
+                "id": f"PDM{next(self._ids):03d}",
+                "type": "http_delivery_method",
+                "url": url,
+                "temporarily_disabled": temporarily_disabled,
+                "secret": None,
+            },
+            "description": "incident-bot",
+            "events": ["incident.acknowledged", "incident.resolved", "incident.triggered"],
+            "filter": {"type": "account_reference"},
+        }
+        self.webhook_subscriptions.append(subscription)
+        return subscription
 
     def add_user(self, id: str, name: str, email: str) -> dict[str, Any]:
         user = {
@@ -315,6 +339,9 @@ class PagerDutyStandIn:
         return JSONResponse(body, fault.status, headers=fault.headers)
 
     # -- endpoints ---------------------------------------------------------------------------
+
+    def _list_webhook_subscriptions(self, rec: RecordedRequest) -> dict[str, Any]:
+        return self._page(rec, "webhook_subscriptions", list(self.webhook_subscriptions))
 
     def _list_abilities(self, rec: RecordedRequest) -> dict[str, Any]:
         return {"abilities": list(self.abilities)}
@@ -792,6 +819,7 @@ def seed_default(pd: PagerDutyStandIn) -> None:
     )
     for id, name in [("PPRIO01", "P1"), ("PPRIO02", "P2"), ("PPRIO03", "P3")]:
         pd.add_priority(id, name)
+    pd.add_webhook_subscription("https://incident-bot.example.com/pagerduty/webhooks")
 
 
 def seed_responding(pd: PagerDutyStandIn) -> None:
