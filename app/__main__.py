@@ -1,5 +1,5 @@
-"""`python -m app [serve | doctor]`: read the configuration, then serve or check it.
-No logic lives here."""
+"""`python -m app [serve | doctor | demo]`: read the configuration, then serve or check
+it, or run the playground. No logic lives here."""
 
 import argparse
 import sys
@@ -7,6 +7,7 @@ import sys
 import uvicorn
 
 from app import doctor
+from app.demo import run as demo
 from app.logs import configure_logging
 from app.settings import NEXT_STEP, ConfigError, load_settings
 from app.web import create_app
@@ -18,12 +19,15 @@ def main(argv: list[str] | None = None) -> int:
         "command",
         nargs="?",
         default="serve",
-        choices=["serve", "doctor"],
-        help="serve (the default) runs the bot; doctor checks the live configuration",
+        choices=["serve", "doctor", "demo"],
+        help="serve (the default) runs the bot; doctor checks the live configuration; "
+        "demo runs a playground with a simulated Slack and PagerDuty",
     )
     args = parser.parse_args(argv)
     if args.command == "doctor":
         return doctor.main(sys.stdout)
+    if args.command == "demo":
+        return demo.main()
     try:
         settings = load_settings()
         configure_logging(

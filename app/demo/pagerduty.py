@@ -134,6 +134,34 @@ class PagerDutyStandIn:
             *self._responding_routes(),
         ]
 
+    # -- what PagerDuty sends ----------------------------------------------------------------
+
+    def webhook_body(self, event_type: str, incident_id: str, agent_id: str | None) -> bytes:
+        """A v3 webhook delivery about an incident as it is now (`event_type` e.g.
+        `incident.acknowledged`); `agent_id` is who did it (None: the service's alert)."""
+        inc = self.incidents[incident_id]
+        agent = self._user_ref(agent_id) if agent_id else inc["service"]
+        data = {
+            **{k: inc[k] for k in ("id", "type", "self", "html_url", "title", "status")},
+            "number": inc["incident_number"],
+            "incident_key": inc["incident_key"],
+            "created_at": inc["created_at"],
+            "service": inc["service"],
+            "escalation_policy": inc["escalation_policy"],
+            "assignees": [a["assignee"] for a in inc["assignments"]],
+            "urgency": inc["urgency"],
+        }
+        event = {
+            "id": f"01{uuid.uuid4().hex[:24].upper()}",
+            "event_type": event_type,
+            "resource_type": "incident",
+            "occurred_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "agent": agent,
+            "client": None,
+            "data": data,
+        }
+        return json.dumps({"event": event}).encode()
+
     # -- seeding ---------------------------------------------------------------------------
 
     def add_webhook_subscription(

@@ -73,3 +73,9 @@ def interactivity_body(payload: dict[str, Any]) -> bytes:
 def events_body(event_envelope: dict[str, Any]) -> bytes:
     """Events API bodies are raw JSON."""
     return json.dumps(event_envelope).encode()
+
+
+def sign_pagerduty(secret: str, body: bytes) -> dict[str, str]:
+    """PagerDuty's v3 webhook headers: `X-PagerDuty-Signature: v1=<hmac-sha256 hex>`."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {"content-type": "application/json", "x-pagerduty-signature": f"v1={digest}"}

@@ -91,6 +91,8 @@ class SlackStandIn:
         self.latency = 0.0
         self.calls: list[SlackCall] = []
         self.responses: list[dict[str, Any]] = []
+        self.hook_paths: list[str] = []  # where each of `responses` was posted (its user)
+        self.views: dict[str, dict[str, Any]] = {}  # open modals by view id, with trigger_id
         self.users: dict[str, dict[str, Any]] = {}
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self.socket_url: str | None = None
@@ -205,6 +207,7 @@ class SlackStandIn:
 
     async def _hook(self, request: Request) -> Response:
         self.responses.append(json.loads(await request.body() or b"{}"))
+        self.hook_paths.append(request.path_params["rest"])
         return PlainTextResponse("ok")
 
     def _take_fault(self, method: str) -> _Fault | None:
@@ -216,7 +219,8 @@ class SlackStandIn:
                 return fault
         return None
 
-    def _new_ts(self) -> str:
+    def new_ts(self) -> str:
+        """A fresh message timestamp, later than every earlier one."""
         micros = next(self._ts)
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
@@ -233,7 +237,7 @@ class SlackStandIn:
             args.get("metadata"),
             args.get("thread_ts"),
         )
-        message = self.add_message(channel, self._new_ts(), text, metadata, thread_ts)
+        message = self.add_message(channel, self.new_ts(), text, metadata, thread_ts)
         message["app_id"] = "A0INCBOT1"
         if "blocks" in args:
             message["blocks"] = args["blocks"]
@@ -245,12 +249,12 @@ class SlackStandIn:
         if message is None:
             return {"ok": False, "error": "message_not_found"}
         message.update({k: args[k] for k in ("text", "blocks", "metadata") if k in args})
-        message["edited"] = {"user": BOT_ID, "ts": self._new_ts()}
+        message["edited"] = {"user": BOT_ID, "ts": self.new_ts()}
         text = message["text"]
         return {"ok": True, "channel": channel, "ts": ts, "text": text, "message": message}
 
     def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "message_ts": self._new_ts()}
+        return {"ok": True, "message_ts": self.new_ts()}
 
     def _chat_getPermalink(self, args: dict[str, Any]) -> dict[str, Any]:
         channel, ts = args.get("channel", ""), str(args.get("message_ts", ""))
@@ -275,8 +279,11 @@ class SlackStandIn:
         }
 
     def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
-        view = args.get("view") or {}
-        return {"ok": True, "view": {**view, "id": args.get("view_id") or f"V{next(self._ts)}"}}
+        view = {**(args.get("view") or {}), "id": args.get("view_id") or f"V{next(self._ts)}"}
+        earlier = self.views.get(view["id"], {})
+        view["trigger_id"] = args.get("trigger_id") or earlier.get("trigger_id")
+        self.views[view["id"]] = view
+        return {"ok": True, "view": view}
 
     _views_update = _views_open
     _views_push = _views_open
