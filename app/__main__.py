@@ -4,11 +4,10 @@ it, or run the playground. No logic lives here."""
 import argparse
 import sys
 
-import uvicorn
-
 from app import doctor
 from app.demo import run as demo
 from app.logs import configure_logging
+from app.serving import serve
 from app.settings import NEXT_STEP, ConfigError, load_settings
 from app.web import create_app
 
@@ -30,30 +29,12 @@ def main(argv: list[str] | None = None) -> int:
         return demo.main()
     try:
         settings = load_settings()
-        configure_logging(
-            settings.log_level,
-            settings.log_format,
-            secrets=[
-                settings.slack_bot_token.get_secret_value(),
-                settings.slack_signing_secret.get_secret_value(),
-                settings.pagerduty_api_token.get_secret_value(),
-                *(s.get_secret_value() for s in settings.webhook_secrets),
-            ],
-        )
+        configure_logging(settings.log_level, settings.log_format, settings.secret_values)
         web_app = create_app(settings)
     except ConfigError as error:
         print(f"incident-bot cannot start: {error}\n{NEXT_STEP}", file=sys.stderr)
         return 2
-    uvicorn.run(
-        web_app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,  # app.logs.RequestLog logs each request once, with its request id
-        # Open requests get this long after SIGTERM; the actions they started then get
-        # SHUTDOWN_GRACE_SECONDS more (see app.web's lifespan).
-        timeout_graceful_shutdown=10,
-    )
+    serve(web_app, settings)
     return 0
 
 

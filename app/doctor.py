@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from app.channel_routes import load_channel_routes
 from app.identity import load_user_map
-from app.logs import configure_logging
+from app.logs import MIN_SECRET_LENGTH, configure_logging
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.errors import PagerDutyMisconfigured, PagerDutyRejected, PagerDutyUnavailable
 from app.policy import load_policy
@@ -55,7 +55,11 @@ class _Report:
 
     def __init__(self, out: TextIO, secrets: Iterable[str]) -> None:
         self._out = out
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        # Only whole values long enough to be secrets (app.logs); emails stay: this is the
+        # operator's own terminal, and the user map's problems name them.
+        self._secrets = sorted(
+            {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True
+        )
         self.failed = False
 
     def ok(self, check: str, detail: str = "") -> None:
@@ -71,17 +75,6 @@ class _Report:
         print(line, file=self._out, flush=True)
 
 
-def _secrets_of(settings: Settings) -> list[str]:
-    return [
-        settings.slack_bot_token.get_secret_value(),
-        settings.slack_signing_secret.get_secret_value(),
-        settings.slack_app_token.get_secret_value() if settings.slack_app_token else "",
-        settings.pagerduty_api_token.get_secret_value(),
-        settings.pagerduty_webhook_secrets.get_secret_value(),
-        *(secret.get_secret_value() for secret in settings.webhook_secrets),
-    ]
-
-
 def load_doctor_settings(out: TextIO, **overrides: object) -> Settings | None:
     """The settings check: `load_settings` as `serve` uses it; None (after printing every
     problem) when the configuration is invalid."""
@@ -93,13 +86,13 @@ def load_doctor_settings(out: TextIO, **overrides: object) -> Settings | None:
             report.fail("settings", problem, _SETTINGS_FIX)
         print(NEXT_STEP, file=out)
         return None
-    _Report(out, _secrets_of(settings)).ok("settings")
+    _Report(out, settings.secret_values).ok("settings")
     return settings
 
 
 async def run_doctor(settings: Settings, *, out: TextIO) -> int:
     """Run every check against the live services; 0 when all pass, else 1."""
-    report = _Report(out, _secrets_of(settings))
+    report = _Report(out, settings.secret_values)
     _check_user_map(settings, report)
     _check_yaml_files(settings, report)
     await _check_slack(settings, report)
@@ -337,5 +330,5 @@ def main(out: TextIO) -> int:
     if settings is None:
         return 2
     # A person reads this in a terminal: plain log lines on stderr, the report on `out`.
-    configure_logging(settings.log_level, "console", secrets=_secrets_of(settings))
+    configure_logging(settings.log_level, "console", secrets=settings.secret_values)
     return asyncio.run(run_doctor(settings, out=out))

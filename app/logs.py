@@ -1,7 +1,10 @@
-"""Logging: JSON lines for machines or plain lines for a terminal, and never a secret."""
+"""Logging: JSON lines for machines or plain lines for a terminal. Whatever a library logs,
+a line never carries a known secret, an email address or a token, never forges a second
+line, and one noisy condition cannot flood the output."""
 
 import json
 import logging
+import re
 import sys
 import time
 import uuid
@@ -26,8 +29,37 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {
     "color_message",
 }
 
+# Shorter "secrets" would redact ordinary words ("s[redacted]ttings"); settings refuse them.
+MIN_SECRET_LENGTH = 8
+# Bounded runs keep these linear on hostile text (no run is rescanned more than 64 chars).
+_EMAIL = re.compile(r"[\w.+-]{1,64}(?:@|%40)[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}", re.IGNORECASE)
+_TOKEN = re.compile(
+    r"\b(?:xox[a-z]|xapp)-[\w-]{4,}|\b(?:bearer\s+|token=)[\w.~+/=-]{8,}", re.IGNORECASE
+)
+# C0 and C1 controls, DEL and Unicode line breaks: each could start a forged log line.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+# Loggers whose lines one stranger can repeat at will (asyncio's "Too many open files",
+# uvicorn's "Invalid HTTP request", our connection limits): one line per kind per interval.
+THROTTLED_LOGGERS = ("asyncio", "uvicorn.error", "app.serving")
+THROTTLE_SECONDS = 60.0
+
+
+def escape_controls(text: str) -> str:
+    r"""`\x0a`, `\x1b`, `\u2028` instead of the characters themselves. (Not the
+    unicode_escape codec: importing it opens a file, which fails when file handles ran out,
+    which is exactly when asyncio logs most.)"""
+    return _CONTROL.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line; json.dumps escapes every control character."""
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
@@ -36,24 +68,98 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = record.stack_info
         return json.dumps(entry, default=str)
 
 
-class RedactSecrets(logging.Filter):
-    """Last line of defence: whatever a library logs, a known secret never leaves."""
+class ConsoleFormatter(logging.Formatter):
+    """`time level [request id] logger: message`, escaped to one line; a traceback follows
+    on indented lines, so no line of it can pass for a record of its own."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = record.getMessage()
+        record.asctime = self.formatTime(record, self.datefmt)
+        if not hasattr(record, "request_id"):
+            record.request_id = REQUEST_ID.get()
+        lines = [escape_controls(self.formatMessage(record))]
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        for block in (record.exc_text, record.stack_info):
+            lines += [f"    {escape_controls(line)}" for line in (block or "").splitlines()]
+        return "\n".join(lines)
+
+
+class Redact(logging.Filter):
+    """Last line of defence: known secrets (whole values of MIN_SECRET_LENGTH or more),
+    email addresses and tokens are replaced in the message, every `extra=` field and the
+    traceback, at every level."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self._secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
+        kept = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+        self._secrets = re.compile("|".join(map(re.escape, kept))) if kept else None
+
+    def scrub(self, text: str) -> str:
+        if self._secrets is not None:
+            text = self._secrets.sub("[redacted]", text)
+        return _TOKEN.sub("[token]", _EMAIL.sub("[email]", text))
+
+    def _scrub_value(self, value: object) -> object:
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, dict):
+            return {self.scrub(str(k)): self._scrub_value(v) for k, v in value.items()}
+        if isinstance(value, list | tuple | set):
+            return [self._scrub_value(v) for v in value]
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        return self.scrub(str(value))
 
     def filter(self, record: logging.LogRecord) -> bool:
-        text = record.getMessage()
-        if any(secret in text for secret in self._secrets):
-            for secret in self._secrets:
-                text = text.replace(secret, "[redacted]")
-            record.msg, record.args = text, None
+        record.msg, record.args = self.scrub(record.getMessage()), None
+        extras = [key for key in vars(record) if key not in _STANDARD]
+        for key in extras:
+            setattr(record, key, self._scrub_value(getattr(record, key)))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.scrub(record.stack_info)
+        return True
+
+
+class Throttle(logging.Filter):
+    """At most one record per (logger, message template, exception type) per `seconds`
+    from THROTTLED_LOGGERS; the next one that passes says how many were held back."""
+
+    def __init__(self, seconds: float = THROTTLE_SECONDS) -> None:
+        super().__init__()
+        self._seconds = seconds
+        self._last: dict[tuple[str, str, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(THROTTLED_LOGGERS):
+            return True
+        kind = type(record.exc_info[1]).__name__ if record.exc_info else ""
+        key = (record.name, str(record.msg), kind)
+        now = time.monotonic()
+        last, held = self._last.get(key, (float("-inf"), 0))
+        if now - last < self._seconds:
+            self._last[key] = (last, held + 1)
+            return False
+        self._last[key] = (now, 0)
+        if held:
+            record.msg = f"{record.getMessage()} ({held} more like this held back)"
+            record.args = None
         return True
 
 
@@ -104,14 +210,18 @@ class RequestLog:
             )
 
 
-def configure_logging(level: str, fmt: str, secrets: Iterable[str]) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def log_handler(fmt: str, secrets: Iterable[str], stream: Any = None) -> logging.Handler:
+    """The one handler `configure_logging` installs (tests attach it to a buffer)."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.addFilter(Throttle())
     handler.addFilter(AddRequestId())
     handler.addFilter(DropBoltTokenNotice())
-    handler.addFilter(RedactSecrets(secrets))
-    handler.setFormatter(
-        JsonFormatter()
-        if fmt == "json"
-        else logging.Formatter("%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s")
-    )
-    logging.basicConfig(level=level, handlers=[handler], force=True)
+    handler.addFilter(Redact(secrets))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
+    return handler
+
+
+def configure_logging(level: str, fmt: str, secrets: Iterable[str]) -> None:
+    logging.basicConfig(level=level, handlers=[log_handler(fmt, secrets)], force=True)
+    # httpx logs every request line, query string included (`?query=alice%40…`), at INFO.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)

@@ -1,7 +1,10 @@
-"""Prometheus metrics, served at GET /metrics. Labels are small closed sets (verbs,
-outcomes, status classes), never incident ids or user ids."""
+"""Prometheus metrics, served at GET /metrics to a scraper holding METRICS_TOKEN. Labels are
+small closed sets (verbs, outcomes, status classes), never incident ids or user ids."""
+
+import hmac
 
 from prometheus_client import Counter, Histogram
+from pydantic import SecretStr
 
 ACTIONS = Counter(
     "incidentbot_actions_total",
@@ -32,3 +35,11 @@ UNMAPPED_REFUSALS = Counter(
     "incidentbot_unmapped_refusals_total",
     "Actions refused because the Slack user has no verified PagerDuty user.",
 )
+
+
+def scrape_allowed(authorization: str | None, token: SecretStr | None) -> bool:
+    """`Authorization: Bearer <METRICS_TOKEN>`, compared in constant time; never without one."""
+    scheme, _, offered = (authorization or "").partition(" ")
+    if token is None or scheme.lower() != "bearer" or not offered.isascii():
+        return False
+    return hmac.compare_digest(offered.strip().encode(), token.get_secret_value().encode())

@@ -56,7 +56,7 @@ class Service:
         slack = slack or build_slack_client(
             settings.slack_bot_token.get_secret_value(), str(settings.slack_api_url)
         )
-        store = Store(settings.database_url)
+        store = Store(settings.database_url, settings.retention)
         identity = IdentityResolver(
             pagerduty, slack, load_user_map(settings.user_map_file), settings.identity_cache_seconds
         )

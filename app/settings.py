@@ -5,6 +5,7 @@ every problem and how to fix it, without ever echoing a value (values may be sec
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +22,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from app.store.records import Retention
+
+METRICS_TOKEN_MIN_LENGTH = 24
 NEXT_STEP = "copy .env.example to .env and fill it in; `scripts/run doctor` checks it live"
 """The line that ends every report of invalid settings (serve and doctor)."""
 
@@ -77,6 +81,17 @@ class Settings(BaseSettings):
     webhook_lease_seconds: float = Field(default=120, gt=0)
     # On SIGTERM: how long actions already started may take to finish and report.
     shutdown_grace_seconds: float = Field(default=20, ge=0)
+    # Limits for strangers reaching the server directly (see app.serving).
+    max_connections: int = Field(default=500, ge=1)
+    max_concurrent_requests: int = Field(default=100, ge=1)
+    header_timeout_seconds: float = Field(default=10, gt=0)
+    body_timeout_seconds: float = Field(default=30, gt=0)
+    max_unfinished_request_bytes: int = Field(default=32 * 1024 * 1024, ge=1024 * 1024)
+    # Webhook events (with their stored bodies) and audit rows are deleted at this age.
+    retention_event_days: int = Field(default=30, ge=1)
+    retention_audit_days: int = Field(default=365, ge=1)
+    # GET /metrics answers only with `Authorization: Bearer <this>`; unset, it is not served.
+    metrics_token: SecretStr | None = None
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -98,6 +113,18 @@ class Settings(BaseSettings):
         if not value.get_secret_value().strip() or is_placeholder(value.get_secret_value()):
             raise ValueError(
                 "is not set; create a REST API key under Integrations > API Access Keys"
+            )
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if len(value.get_secret_value().strip()) < METRICS_TOKEN_MIN_LENGTH:
+            raise ValueError(
+                f"must be at least {METRICS_TOKEN_MIN_LENGTH} characters"
+                " (for example: openssl rand -hex 24)"
             )
         return SecretStr(value.get_secret_value().strip())
 
@@ -152,6 +179,26 @@ class Settings(BaseSettings):
                     "point it at a writable directory (the container image uses /data)"
                 )
         return value
+
+    @property
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for the log redaction (which ignores very short ones)."""
+        optional = [self.slack_app_token, self.metrics_token]
+        return [
+            self.slack_bot_token.get_secret_value(),
+            self.slack_signing_secret.get_secret_value(),
+            self.pagerduty_api_token.get_secret_value(),
+            self.pagerduty_webhook_secrets.get_secret_value(),
+            *(s.get_secret_value() for s in self.webhook_secrets),
+            *(s.get_secret_value() for s in optional if s is not None),
+        ]
+
+    @property
+    def retention(self) -> Retention:
+        return Retention(
+            events=timedelta(days=self.retention_event_days),
+            audit=timedelta(days=self.retention_audit_days),
+        )
 
     @property
     def webhook_secrets(self) -> list[SecretStr]:

@@ -1,13 +1,13 @@
 """The ASGI app: Slack, PagerDuty webhooks, health and metrics on one port. The parts are
 wired in `app.service`; this module holds the routes only."""
 
+import json
 import logging
+from urllib.parse import parse_qsl
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from slack_bolt.adapter.starlette.async_handler import (
-    to_async_bolt_request,
-    to_starlette_response,
-)
+from slack_bolt.adapter.starlette.async_handler import to_starlette_response
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
@@ -17,11 +17,12 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from app.logs import RequestLog
-from app.metrics import DEDUPE_HITS, WEBHOOK_EVENTS
+from app.metrics import DEDUPE_HITS, WEBHOOK_EVENTS, scrape_allowed
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.webhooks import WebhookRejected, parse_event, signature_is_valid
 from app.service import Service
 from app.settings import Settings
+from app.signatures import signed_by_slack
 from app.store import StoreUnavailable
 
 logger = logging.getLogger(__name__)
@@ -35,8 +36,11 @@ MAX_WEBHOOK_BODY_BYTES = 512 * 1024
 async def _body_within(request: Request, limit: int) -> bytes | None:
     """The raw body, or None once it exceeds `limit` (declared or actually sent)."""
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        return None
+    if declared is not None:
+        # isdigit() alone accepts "²" and 5,000 digits, on which int() raises.
+        well_formed = declared.isascii() and declared.isdigit() and len(declared) <= 12
+        if not well_formed or int(declared) > limit:
+            return None
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
@@ -48,10 +52,28 @@ async def _body_within(request: Request, limit: int) -> bytes | None:
 def _signed_by_slack(
     verifier: SignatureVerifier, body: bytes, timestamp: str, signature: str
 ) -> bool:
-    """`v0=` HMAC of `v0:{timestamp}:{body}`, at most 5 minutes old (slack_sdk checks both)."""
-    if not timestamp.isdigit() or not signature.startswith("v0="):
-        return False
-    return verifier.is_valid(body=body, timestamp=timestamp, signature=signature)
+    """`v0=` HMAC of `v0:{timestamp}:{body}`, at most 5 minutes old (app.signatures)."""
+    return signed_by_slack(verifier.signing_secret, body, timestamp, signature)
+
+
+def _unambiguous_body(body: bytes, content_type: str) -> str:
+    """The request as JSON Bolt cannot misread. Bolt reads any form body whose bytes contain
+    "payload" anywhere (a slash command's text, a channel or user name) as an interactivity
+    payload; with no `payload` field it then sees an empty body, matches no listener and
+    answers 404. We decide by the parsed fields instead: a form with a `payload` field is
+    interactivity (its JSON), any other form is its fields; JSON bodies pass as sent."""
+    text = body.decode("utf-8")
+    if content_type.split(";")[0].strip() == "application/json" or text.startswith("{"):
+        document = text
+    else:
+        fields = dict(parse_qsl(text, keep_blank_values=True))
+        if "payload" not in fields:
+            return json.dumps(fields)
+        document = fields["payload"]
+    parsed = json.loads(document)
+    if not isinstance(parsed, dict):
+        raise ValueError("not a JSON object")
+    return json.dumps(parsed)
 
 
 def create_app(
@@ -102,7 +124,11 @@ class Endpoints:
         ):
             return JSONResponse({"error": "invalid request"}, status_code=401)
         try:
-            bolt_request = to_async_bolt_request(request, body)
+            bolt_request = AsyncBoltRequest(
+                body=_unambiguous_body(body, request.headers.get("content-type", "")),
+                query=str(request.query_params),
+                headers=dict(request.headers),
+            )
         except ValueError:  # JSON or UTF-8 that does not parse, however well signed
             return PlainTextResponse("malformed request body", status_code=400)
         return to_starlette_response(await self._service.bolt.async_dispatch(bolt_request))
@@ -129,6 +155,7 @@ class Endpoints:
             event = parse_event(body)
         except WebhookRejected as rejected:
             WEBHOOK_EVENTS.labels("malformed").inc()
+            logger.warning("webhook refused: %s", rejected.reason)
             return PlainTextResponse(rejected.reason, status_code=rejected.status)
         try:
             accepted = await self._service.store.accept_event(event.id, body.decode())
@@ -150,5 +177,13 @@ class Endpoints:
             return PlainTextResponse("ready")
         return PlainTextResponse("not ready", status_code=503)
 
-    async def metrics(self, _: Request) -> Response:
+    async def metrics(self, request: Request) -> Response:
+        # Off without METRICS_TOKEN, and only for its bearer: it is reachable wherever / is.
+        token = self._service.settings.metrics_token
+        if token is None:
+            return PlainTextResponse("not found (set METRICS_TOKEN to serve metrics)", 404)
+        if not scrape_allowed(request.headers.get("authorization"), token):
+            return PlainTextResponse(
+                "metrics need the METRICS_TOKEN bearer token", 401, {"www-authenticate": "Bearer"}
+            )
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

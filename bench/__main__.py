@@ -21,6 +21,7 @@ from typing import Any
 from app.demo.server import serve_on_loopback
 from app.demo.slack import SlackStandIn
 from bench import load
+from bench.parse_stall import longest_parse_stall_ms
 from bench.report import table, targets
 from bench.servers import Server, bot_env, free_port, pin_this_process, start_server
 from bench.world import SIGNING_SECRET, TimedPagerDuty, make_pagerduty, make_slack
@@ -209,6 +210,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     results["slack_replies"] = _slack_replies(slack)
     results["wall_seconds"] = round(time.perf_counter() - started, 1)
+    results["parse_stall_ms"] = await longest_parse_stall_ms()
     results["targets"] = targets(results)
     return results
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.parse_stall import PARSE_STALL_LIMIT_MS
+
 ACK_P99_LIMIT_MS = 50.0
 FLOOR_RATIO_LIMIT = 3.0
 WRITE_LAG_LIMIT_S = 90.0
@@ -72,6 +74,12 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"bot start -> /readyz < {READY_LIMIT_S:.0f} s",
             ready < READY_LIMIT_S,
             f"{ready:.2f} s",
+        ),
+        (
+            "the longest event-loop stall while such input is parsed"
+            f" (40,000-character hostile words) < {PARSE_STALL_LIMIT_MS:.0f} ms",
+            results["parse_stall_ms"] < PARSE_STALL_LIMIT_MS,
+            f"{results['parse_stall_ms']} ms",
         ),
     ]
     return [{"target": name, "met": bool(met), "measured": got} for name, met, got in checks]

@@ -35,6 +35,7 @@ SIGNING_SECRET = "test-signing-secret-5f2a9c"
 BOT_TOKEN = "xoxb-test-bot-token-7d1e"
 PAGERDUTY_TOKEN = "pd-test-token"
 WEBHOOK_SECRET = "pd-webhook-secret-91b3"
+METRICS_TOKEN = "test-metrics-token-0c4e8a2f6b1d"
 
 
 @asynccontextmanager
@@ -90,6 +91,7 @@ def settings(pagerduty: PagerDutyStandIn, slack: SlackStandIn, tmp_path: Path) -
         pagerduty_webhook_secrets=WEBHOOK_SECRET,
         reconcile_interval_seconds=3600,  # at start only, unless a test asks
         webhook_retry_seconds=0.05,
+        metrics_token=METRICS_TOKEN,
     )
 
 
@@ -122,6 +124,12 @@ class Bot:
         self, card: dict[str, Any], action_id: str, *, user: str = "U0ALICE01"
     ) -> httpx.Response:
         """Click a button on a card the Slack stand-in recorded (chat.postMessage args)."""
+        return await self.interact(self.click_payload(card, action_id, user=user))
+
+    def click_payload(
+        self, card: dict[str, Any], action_id: str, *, user: str = "U0ALICE01"
+    ) -> dict[str, Any]:
+        """The block_actions payload of that click, for tests that reshape it."""
         payload = load_slack_sample("requests/block_actions.acknowledge_button.payload.json")
         [button] = [
             element
@@ -138,7 +146,7 @@ class Bot:
         )
         payload["response_url"] = f"{self.slack.url}/hooks/actions/T0G9PQBBK/1/{user}"  # type: ignore[attr-defined]
         payload["actions"] = [{**button, "action_ts": "1678252216.469172"}]
-        return await self.interact(payload)
+        return payload
 
     async def submit(
         self, view: dict[str, Any], values: dict[str, Any], *, user: str = "U0ALICE01"

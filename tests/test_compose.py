@@ -1,6 +1,7 @@
 """docker-compose.yml runs two replicas on one PostgreSQL store behind a load balancer.
 (No container engine runs here, so the file's properties are checked.)"""
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -46,3 +47,9 @@ def test_compose_runs_without_a_dotenv_file_and_documents_the_postgres_password(
     assert env_file["required"] is False
     assert "POSTGRES_PASSWORD" in (REPO / ".env.example").read_text()
     assert "POSTGRES_PASSWORD" in (REPO / "README.md").read_text()
+
+
+def test_the_load_balancer_does_not_pass_metrics_through() -> None:
+    config = (REPO / "deploy" / "nginx.conf").read_text()
+    blocked = re.search(r"location \^~ /metrics \{\s*return 404;\s*\}", config)
+    assert blocked, "deploy/nginx.conf must answer /metrics itself (404), not proxy it"

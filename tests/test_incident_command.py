@@ -432,3 +432,26 @@ async def test_a_storm_from_one_person_looks_them_and_the_incident_up_once(
     assert sorted(n["content"] for n in pagerduty.notes[INCIDENT_123]) == sorted(
         f"storm {n}" for n in range(20)
     )
+
+
+# --- text exactly as typed (Slack escapes `&`, `<`, `>` in command text) ----------------
+
+
+async def test_slack_escapes_in_a_resolution_reach_pagerduty_decoded_and_slack_escaped_once(
+    bot: Bot, pagerduty: PagerDutyStandIn
+) -> None:
+    [reply] = await bot.reply_to("resolve 123 fixed db &amp; cache &lt;3")
+
+    [put] = pagerduty.writes
+    assert put.json["incident"]["resolution"] == "fixed db & cache <3"
+    assert "fixed db &amp; cache &lt;3" in reply["text"]
+    assert "&amp;amp;" not in reply["text"]
+
+
+async def test_a_multi_line_note_reaches_pagerduty_with_its_line_breaks(
+    bot: Bot, pagerduty: PagerDutyStandIn
+) -> None:
+    await bot.reply_to("note 123 restarted:\n```\nerror: x &gt; y\n    at main\n```")
+
+    [post] = pagerduty.writes
+    assert post.json == {"note": {"content": "restarted:\n```\nerror: x > y\n    at main\n```"}}

@@ -49,7 +49,7 @@ def test_malformed_refs_are_refused(token: str) -> None:
         ("help", ParsedCommand(Verb.HELP)),
         ("WhoAmI", ParsedCommand(Verb.WHOAMI)),
         ("Acknowledge 1 2 #1", ParsedCommand(Verb.ACK, ("1", "2"))),
-        ("resolve 123 fixed  db", ParsedCommand(Verb.RESOLVE, ("123",), text="fixed db")),
+        ("resolve 123 fixed  db", ParsedCommand(Verb.RESOLVE, ("123",), text="fixed  db")),
         ("escalate 123", ParsedCommand(Verb.ESCALATE, ("123",))),
         ("escalate 123 2", ParsedCommand(Verb.ESCALATE, ("123",), level=2)),
         ("escalate 123 level 2 db down", ParsedCommand(Verb.ESCALATE, ("123",), 2, "db down")),

@@ -7,9 +7,13 @@ import logging
 import pytest
 
 from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.slack import SlackStandIn
 from app.logs import AddRequestId, JsonFormatter
-from tests.conftest import Bot
+from app.settings import ConfigError, Settings, load_settings
+from tests.conftest import METRICS_TOKEN, Bot, running_bot
 from tests.test_webhooks import webhook
+
+SCRAPER = {"authorization": f"Bearer {METRICS_TOKEN}"}
 
 
 def sample(metrics: str, name: str, **labels: str) -> float:
@@ -24,7 +28,7 @@ def sample(metrics: str, name: str, **labels: str) -> float:
 async def test_metrics_count_actions_calls_webhooks_dedupes_and_unmapped_refusals(
     bot: Bot, pagerduty: PagerDutyStandIn
 ) -> None:
-    before = (await bot.http.get("/metrics")).text
+    before = (await bot.http.get("/metrics", headers=SCRAPER)).text
 
     await bot.reply_to("ack 123")
     await bot.reply_to("ack 123", user="U0NOPD001")
@@ -32,7 +36,7 @@ async def test_metrics_count_actions_calls_webhooks_dedupes_and_unmapped_refusal
     await bot.webhook(body)
     await bot.webhook(body)
 
-    after = (await bot.http.get("/metrics")).text
+    after = (await bot.http.get("/metrics", headers=SCRAPER)).text
 
     def grew(name: str, by: float = 1, **labels: str) -> bool:
         return sample(after, name, **labels) - sample(before, name, **labels) >= by
@@ -83,3 +87,54 @@ def test_json_logs_are_one_object_per_line_with_the_extra_fields() -> None:
     entry = json.loads(line)
     assert entry["message"] == "POST /slack/events 200"
     assert (entry["level"], entry["duration_ms"], entry["request_id"]) == ("info", 3.5, "abc123")
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer wrong-token-of-some-length",
+        f"Basic {METRICS_TOKEN}",
+        f"Bearer {METRICS_TOKEN}x",
+        f"Bearer {METRICS_TOKEN[:-1]}é",
+    ],
+)
+async def test_metrics_without_the_metrics_token_are_refused_401_and_reveal_nothing(
+    bot: Bot, authorization: str | None
+) -> None:
+    headers = {} if authorization is None else {"authorization": authorization.encode()}
+
+    response = await bot.http.get("/metrics", headers=headers)
+
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert "python" not in response.text.lower()
+    assert "incidentbot_" not in response.text
+
+
+async def test_metrics_are_not_served_at_all_when_no_metrics_token_is_set(
+    settings: Settings, slack: SlackStandIn
+) -> None:
+    async with running_bot(settings.model_copy(update={"metrics_token": None}), slack) as bot:
+        response = await bot.http.get("/metrics", headers=SCRAPER)
+
+    assert response.status_code == 404
+    assert "METRICS_TOKEN" in response.text
+    assert "incidentbot_" not in response.text
+
+
+def test_a_metrics_token_too_short_to_be_secret_is_refused_at_start() -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(
+            _env_file=None,
+            slack_bot_token="xoxb-1",
+            slack_signing_secret="s" * 20,
+            pagerduty_api_token="p" * 20,
+            metrics_token="short",
+        )
+    assert refused.value.problems == [
+        "METRICS_TOKEN must be at least 24 characters (for example: openssl rand -hex 24)"
+    ]
+    assert "short" not in str(refused.value)

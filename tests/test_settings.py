@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import NEXT_STEP, ConfigError, load_settings
+from app.settings import NEXT_STEP, ConfigError, Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 VALID = {
@@ -142,3 +142,12 @@ def test_a_store_in_a_directory_that_does_not_exist_is_refused_by_name(tmp_path:
     assert result.returncode == 2
     assert f"DATABASE_URL names {tmp_path}/missing/incident-bot.db" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_every_setting_is_in_env_example_and_the_readme() -> None:
+    repo = Path(__file__).resolve().parents[1]
+    example = (repo / ".env.example").read_text()
+    readme = (repo / "README.md").read_text()
+    names = [name.upper() for name in Settings.model_fields]
+    assert [n for n in names if f"\n{n}=" not in example] == []
+    assert [n for n in names if f"`{n}`" not in readme] == []

@@ -7,9 +7,10 @@ just do this?"); the words people read are rendered from it, never matched again
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from app.errors import UsageError
-from app.mrkdwn import escape
+from app.mrkdwn import escape, text_of_blocks
 
 # Long enough for any resolution or hand-over note, short enough to echo in one Slack
 # section (3,000 chars) with room for who/what, and far under PagerDuty's limits.
@@ -65,8 +66,13 @@ MENTION_USAGE = escape("""\
 *Mention me in an incident card's thread* (no incident number needed):
 `@incident-bot ack` · `resolve [note]` · `escalate [level] [note]` · `reassign @user`
 · `note <text>` · `whoami` · `help`
+A mention that names an incident acts on it, even in a card's thread (`resolve 456`);
+there a number right after `escalate` is its level: `escalate 2` · `escalate #456 2`.
 Anywhere else, name the incident: `@incident-bot escalate 123`.""")
 
+# Every pattern below is applied only to one bounded token (`MAX_TOKEN_CHARS`) and has no
+# nested or overlapping repetition, so matching stays linear even on hostile words.
+MAX_TOKEN_CHARS = 300
 _NUMBER = re.compile(r"#?([1-9][0-9]{0,9})")
 INCIDENT_ID = re.compile(r"[A-Z0-9]{6,20}")
 _INCIDENT_URL = re.compile(
@@ -75,8 +81,13 @@ _INCIDENT_URL = re.compile(
 _LEVEL_LIKE = re.compile(r"[+-]?[0-9][0-9.,]*")
 SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
-_EMAIL = re.compile(r"[^@\s<>|]+@[^@\s<>|]+\.[^@\s<>|]+")
+# Domain labels are separated by single dots, so there is one way to match: linear.
+_EMAIL = re.compile(r"[^@\s<>|]+@[^@\s<>|.]+(?:\.[^@\s<>|.]+)+")
 _SLACK_LINK = re.compile(r"<(https?://[^|>]+)(?:\|[^>]*)?>")
+_WORD = re.compile(r"\S+")
+# Slack escapes exactly these three in command and message text (not in modal inputs).
+_SLACK_ESCAPE = re.compile(r"&(amp|lt|gt);")
+_SLACK_UNESCAPED = {"amp": "&", "lt": "<", "gt": ">"}
 
 
 @dataclass(frozen=True)
@@ -92,9 +103,53 @@ class ParsedCommand:
         return self.refs[0]
 
 
+def message_as_typed(message: dict[str, Any]) -> str:
+    """A Slack message's text as its author typed it; a message posted with blocks only
+    (by an app, say) has an empty `text`, so its blocks are read instead."""
+    escaped = str(message.get("text") or "").strip() or text_of_blocks(message.get("blocks") or [])
+    return as_typed(escaped)
+
+
+def as_typed(slack_text: str) -> str:
+    """What the person typed, from Slack's command or message text: `&amp;` `&lt;` `&gt;`
+    decoded in one pass (so a typed `&amp;lt;` stays `&lt;`); nothing else is touched."""
+    return _SLACK_ESCAPE.sub(lambda m: _SLACK_UNESCAPED[m.group(1)], slack_text)
+
+
+class _Words:
+    """The head of a command read word by word; the rest stays the substring as typed, with
+    its line breaks, spacing and code fences."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._at = 0
+
+    def peek(self) -> str | None:
+        word = _WORD.search(self._text, self._at)
+        return word.group() if word else None
+
+    def take(self) -> str | None:
+        word = _WORD.search(self._text, self._at)
+        if word is None:
+            return None
+        self._at = word.end()
+        return word.group()
+
+    def rest(self) -> str:
+        return as_typed(self._text[self._at :].strip())
+
+
+def _bounded(token: str, what: str) -> str:
+    if len(token) > MAX_TOKEN_CHARS:
+        raise UsageError(
+            f"`{escape(token[:40])}…` is {len(token)} characters long: too long for {what}."
+        )
+    return token
+
+
 def parse_ref(token: str) -> str:
     """An incident number (as digits) or id, from any accepted spelling."""
-    link = _SLACK_LINK.fullmatch(token)
+    link = _SLACK_LINK.fullmatch(_bounded(token, "an incident"))
     candidate = link.group(1) if link else token
     if number := _NUMBER.fullmatch(candidate):
         return number.group(1)
@@ -123,88 +178,117 @@ def checked_text(text: str, what: str) -> str:
 
 
 def parse_command(text: str) -> ParsedCommand:
-    """Raise `UsageError` naming what is wrong; nothing is sent to PagerDuty then."""
-    words = text.split()
-    if not words:
-        raise UsageError("Tell me what to do.\n" + USAGE)
-    verb = _verb(words[0])
-    if not verb.needs_incident:
-        return ParsedCommand(verb)
-    if len(words) < 2:
-        raise UsageError(f"`{verb}` needs an incident: `/incident {verb} 123`.\n" + USAGE)
-    if verb is Verb.ACK:
-        if len(words) - 1 > MAX_REFS_PER_ACK:
-            raise UsageError(f"Acknowledge at most {MAX_REFS_PER_ACK} incidents at once.")
-        return ParsedCommand(verb, refs=tuple(dict.fromkeys(parse_ref(w) for w in words[1:])))
-    return _PARSERS[verb](verb, parse_ref(words[1]), words[2:])
+    """Raise `UsageError` naming what is wrong; nothing is sent to PagerDuty then. `text` is
+    Slack's (escaped) command text."""
+    return _parse(_Words(text), thread_incident=None)
 
 
 def without_mention_of(bot_user_id: str, text: str) -> str:
     """The text of a mention with the bot's own `<@B…>` / `<@B…|name>` taken out. The label
     is bounded so a hostile `<@B…|` repeated thousands of times stays linear."""
-    return re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]{{0,200}})?>", " ", text)
+    return re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^<>]{{0,200}})?>", " ", text)
 
 
 def parse_mention(text: str, thread_incident: str | None) -> ParsedCommand:
-    """`@incident-bot <verb> ...`: in a card's thread the incident is the card's."""
-    words = text.split()
-    if not words:
+    """`@incident-bot <verb> ...`. In a card's thread a mention that names an incident acts on
+    that one; only one naming none falls back to the card's (`thread_incident`). A bare
+    number right after `escalate` is its level there, as the mention usage says."""
+    words = _Words(text)
+    if words.peek() is None:
         return ParsedCommand(Verb.HELP)
-    if thread_incident is not None and _verb(words[0]).needs_incident:
-        words.insert(1, thread_incident)
-    elif thread_incident is None and len(words) < 2 and _verb(words[0]).needs_incident:
-        raise UsageError(
-            f"This is not an incident card's thread, so name the incident.\n{MENTION_USAGE}"
-        )
-    return parse_command(" ".join(words))
+    if thread_incident is None and _verb(words.peek() or "").needs_incident:
+        probe = _Words(text)
+        probe.take()
+        if probe.peek() is None:
+            raise UsageError(
+                f"This is not an incident card's thread, so name the incident.\n{MENTION_USAGE}"
+            )
+    return _parse(words, thread_incident)
+
+
+def _parse(words: _Words, thread_incident: str | None) -> ParsedCommand:
+    first = words.take()
+    if first is None:
+        raise UsageError("Tell me what to do.\n" + USAGE)
+    verb = _verb(first)
+    if not verb.needs_incident:
+        return ParsedCommand(verb)
+    if thread_incident is not None and not _names_incident(verb, words.peek()):
+        ref = thread_incident
+    else:
+        token = words.take()
+        if token is None:
+            raise UsageError(f"`{verb}` needs an incident: `/incident {verb} 123`.\n" + USAGE)
+        ref = parse_ref(token)
+    if verb is Verb.ACK:
+        refs = [ref]
+        while (token := words.take()) is not None:
+            if len(refs) == MAX_REFS_PER_ACK:
+                raise UsageError(f"Acknowledge at most {MAX_REFS_PER_ACK} incidents at once.")
+            refs.append(parse_ref(token))
+        return ParsedCommand(verb, refs=tuple(dict.fromkeys(refs)))
+    return _PARSERS[verb](verb, ref, words)
+
+
+def _names_incident(verb: Verb, token: str | None) -> bool:
+    """In a card's thread: does this word name an incident rather than start the text?
+    Numbers, `#123` and links do; an id must have a digit, so a note that starts with a
+    shouted word (`note DATABASE down`) stays on the card's incident."""
+    if token is None or (verb is Verb.ESCALATE and token.isascii() and token.isdigit()):
+        return False
+    try:
+        ref = parse_ref(token)
+    except UsageError:
+        return False
+    return ref.isdigit() or any(char.isdigit() for char in ref)
 
 
 def _verb(word: str) -> Verb:
+    word = _bounded(word, "a verb").lower()
     try:
-        return _ALIASES.get(word.lower()) or Verb(word.lower())
+        return _ALIASES.get(word) or Verb(word)
     except ValueError:
         raise UsageError(f"I don't know `{escape(word)}`.\n" + USAGE) from None
 
 
-def _rest(words: list[str]) -> str:
-    return " ".join(words).strip()
-
-
 def parse_level(token: str) -> int:
-    if not re.fullmatch(r"[0-9]+", token) or int(token) < 1:
+    if len(token) > 3 or not (token.isascii() and token.isdigit()) or int(token) < 1:
         raise UsageError(
-            f"`{escape(token)}` is not an escalation level: use a whole number from 1 "
-            "(levels count from 1, as in PagerDuty)."
+            f"`{escape(_bounded(token, 'a level'))}` is not an escalation level: use a whole "
+            "number from 1 (levels count from 1, as in PagerDuty)."
         )
     return int(token)
 
 
-def _show(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
+def _show(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
     return ParsedCommand(verb, (ref,))
 
 
-def _resolve(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
-    return ParsedCommand(verb, (ref,), text=checked_text(_rest(rest), "resolution note"))
+def _resolve(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
+    return ParsedCommand(verb, (ref,), text=checked_text(words.rest(), "resolution note"))
 
 
-def _escalate(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
+def _escalate(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
     level = None
-    if rest and rest[0].lower().startswith("level"):
-        value = rest[0][len("level") :].lstrip("=:")
+    head = words.peek()
+    if head is not None and head.lower().startswith("level"):
+        words.take()
+        value = head[len("level") :].lstrip("=:")
         if not value:
-            if len(rest) < 2:
+            value = words.take() or ""
+            if not value:
                 raise UsageError("Say which level: `/incident escalate 123 level 2`.")
-            value, rest = rest[1], rest[1:]
-        level, rest = parse_level(value), rest[1:]
-    elif rest and _LEVEL_LIKE.fullmatch(rest[0]):
-        level, rest = parse_level(rest[0]), rest[1:]
-    return ParsedCommand(verb, (ref,), level=level, text=checked_text(_rest(rest), "note"))
+        level = parse_level(value)
+    elif head is not None and _LEVEL_LIKE.fullmatch(_bounded(head, "a level")):
+        level = parse_level(words.take() or "")
+    return ParsedCommand(verb, (ref,), level=level, text=checked_text(words.rest(), "note"))
 
 
-def _reassign(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
-    if len(rest) != 1:
+def _reassign(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
+    target = words.take()
+    if target is None or words.peek() is not None:
         raise UsageError("Say who: `/incident reassign 123 @alice` or `... alice@example.com`.")
-    target = rest[0]
+    _bounded(target, "a person")
     if not (MENTION.fullmatch(target) or _EMAIL.fullmatch(target)):
         raise UsageError(
             f"`{escape(target)}` is not a person: mention them (`@alice`) or give their email."
@@ -212,8 +296,8 @@ def _reassign(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
     return ParsedCommand(verb, (ref,), target=target)
 
 
-def _note(verb: Verb, ref: str, rest: list[str]) -> ParsedCommand:
-    note = checked_text(_rest(rest), "note")
+def _note(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
+    note = checked_text(words.rest(), "note")
     if not note:
         raise UsageError("The note is empty: `/incident note 123 restarted the db`.")
     return ParsedCommand(verb, (ref,), text=note)

@@ -27,6 +27,7 @@ from app.incidents.grammar import (
     ParsedCommand,
     Verb,
     checked_text,
+    message_as_typed,
     parse_command,
     parse_mention,
     without_mention_of,
@@ -117,10 +118,14 @@ class Intake:
         way: Way = Way.BUTTON,
         text: str = "",
         target: str = "",
+        redraw_clicked: bool = True,
     ) -> Reply:
-        """A card's button, or the modal it opened: `seen` is what the card showed."""
+        """A card's button, or the modal it opened: `seen` is what the card showed. An
+        ephemeral card (`redraw_clicked=False`) cannot be updated; the incident's posted
+        cards still are."""
         command = ParsedCommand(verb, (seen.incident_id,), text=text, target=target)
-        request = Request(command, slack_user_id, card.channel, way, clicked=card, seen=seen)
+        clicked = card if redraw_clicked else None
+        request = Request(command, slack_user_id, card.channel, way, clicked=clicked, seen=seen)
         return await self.handle(request)
 
     async def escalate_in_thread(
@@ -175,7 +180,8 @@ class Intake:
         )
         actor = await self._admit(request, incident_id)
         async with self._attempt(request, incident_id, record_success=False):
-            text = str(message.get("text") or "").strip()
+            # A message posted with blocks only (by an app, say) has an empty `text`.
+            text = message_as_typed(message)
             if not text:
                 raise UsageError("That message has no text to add.")
             author = await self._cards.display_name(str(message.get("user") or ""))

@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 CLAIMS_KEPT = timedelta(days=1)
 RECONCILER = "reconciler"
+# A note or status update is quoted in the thread up to this many characters; the card's
+# link leads to the rest.
+DETAIL_SHOWN = 500
 
 # What each event type says in the card's thread ("Bob Builder acknowledged").
 _SAID = {
@@ -43,7 +46,8 @@ _SAID = {
     "incident.delegated": "delegated",
     "incident.priority_updated": "changed the priority",
     "incident.annotated": "added a note",
-    "incident.responder.added": "added a responder",
+    "incident.responder.added": "asked for a responder",
+    "incident.responder.replied": "answered a request to respond",
     "incident.status_update_published": "published a status update",
 }
 # The events that report an action the bot itself may just have taken.
@@ -108,6 +112,7 @@ class CardSync:
                 await self.reconcile(lease=timedelta(seconds=reconcile_seconds))
                 # Slack retries an event for about an hour; a day of dedupe keys is plenty.
                 await self.store.prune(older_than=CLAIMS_KEPT)
+                await self.store.forget_expired()  # RETENTION_* settings
         except (StoreUnavailable, BotError) as error:
             logger.warning("card sync paused: %s", error)
         except Exception:  # the worker must outlive any one bad event or bug
@@ -165,8 +170,7 @@ class CardSync:
                 continue
             await self._or_retry_later(self.cards.update_quietly(ref, card))
             if said:
-                who = escape(event.agent.summary) if event.agent and event.agent.summary else ""
-                line = f"{who or 'PagerDuty'} {said} (in PagerDuty)"
+                line = _thread_line(event, said)
                 await self._or_retry_later(self.cards.reply_quietly(ref, line))
         if incident.status == "resolved":
             await self.store.mark_cards_closed(incident.id)
@@ -211,3 +215,15 @@ class CardSync:
         problem = await call
         if problem is not None:
             raise SlackUnavailable(problem)
+
+
+def _thread_line(event: WebhookEvent, said: str) -> str:
+    """ "Bob Builder added a note (in PagerDuty): the text", escaped for Slack."""
+    who = escape(event.agent.summary) if event.agent and event.agent.summary else ""
+    line = f"{who or 'PagerDuty'} {said} (in PagerDuty)"
+    detail = event.detail.strip()
+    if not detail:
+        return line
+    if len(detail) > DETAIL_SHOWN:
+        detail = detail[:DETAIL_SHOWN].rstrip() + "…"
+    return f"{line}: {escape(detail)}"

@@ -1,6 +1,21 @@
 """The durable store: claims, cards, audit trail, webhook inbox, leases; SQLite or PostgreSQL."""
 
-from app.store.records import AuditEntry, CardRef, PendingEvent, StoreUnavailable
+from app.store.records import (
+    AuditEntry,
+    CardRef,
+    Forgotten,
+    PendingEvent,
+    Retention,
+    StoreUnavailable,
+)
 from app.store.sql import Store
 
-__all__ = ["AuditEntry", "CardRef", "PendingEvent", "Store", "StoreUnavailable"]
+__all__ = [
+    "AuditEntry",
+    "CardRef",
+    "Forgotten",
+    "PendingEvent",
+    "Retention",
+    "Store",
+    "StoreUnavailable",
+]

@@ -1,7 +1,7 @@
 """What the store keeps, as plain values. Every datetime is aware and in UTC."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 
 class StoreUnavailable(Exception):
@@ -36,3 +36,20 @@ class PendingEvent:
     received_at: datetime
     attempts: int
     body: str
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long history is kept (RETENTION_EVENT_DAYS, RETENTION_AUDIT_DAYS): webhook
+    events with their stored bodies, finished or not, and audit rows, by age."""
+
+    events: timedelta = timedelta(days=30)
+    audit: timedelta = timedelta(days=365)
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """What one `Store.forget_expired()` deleted."""
+
+    events: int
+    audit_rows: int

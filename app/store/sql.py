@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import hashlib
 import itertools
+import logging
 import shlex
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
@@ -28,8 +29,17 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from app.store.records import AuditEntry, CardRef, PendingEvent, StoreUnavailable
+from app.store.records import (
+    AuditEntry,
+    CardRef,
+    Forgotten,
+    PendingEvent,
+    Retention,
+    StoreUnavailable,
+)
 from app.store.schema import audit_log, cards, claims, events, leases
+
+logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 0x1_C1DE_B07  # pg_advisory_xact_lock key held while migrating
@@ -135,8 +145,9 @@ def _upgrade(connection: Connection) -> None:
 
 
 class Store:
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, retention: Retention | None = None) -> None:
         self._url, self._connect_args = async_url(database_url)
+        self._retention = retention or Retention()
         self._postgres = self._url.get_backend_name() == "postgresql"
         self._engine: AsyncEngine | None = None
         self._opening = asyncio.Lock()
@@ -228,6 +239,25 @@ class Store:
     async def prune(self, older_than: timedelta) -> int:
         """Forget claims older than `older_than`; returns how many."""
         return await self._count(sa.delete(claims).where(claims.c.claimed_at < _now() - older_than))
+
+    async def forget_expired(self) -> Forgotten:
+        """Delete webhook events (and their bodies) and audit rows older than the retention."""
+        now = _now()
+        forgotten = Forgotten(
+            events=await self._count(
+                sa.delete(events).where(events.c.received_at < now - self._retention.events)
+            ),
+            audit_rows=await self._count(
+                sa.delete(audit_log).where(audit_log.c.at < now - self._retention.audit)
+            ),
+        )
+        if forgotten.events or forgotten.audit_rows:
+            logger.info(
+                "retention: forgot %d webhook events and %d audit rows",
+                forgotten.events,
+                forgotten.audit_rows,
+            )
+        return forgotten
 
     # -- cards: one per incident per channel
 

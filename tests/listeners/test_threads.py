@@ -286,3 +286,48 @@ async def test_add_to_notes_shortcut_adds_the_message_with_author_and_permalink(
     assert "http" in content  # the permalink
     assert post.headers["from"] == "alice@example.com"  # written by the person who used it
     assert "Added to the notes of" in slack.responses[0]["text"]
+
+
+# --- the incident a mention names wins over the thread's card ---------------------------
+
+
+def second_incident(pagerduty: PagerDutyStandIn) -> str:
+    pagerduty.add_incident(
+        456, id="PQ456AB", title="Disk full", service_id="PSVC001", policy_id="PEPOL01"
+    )
+    return "PQ456AB"
+
+
+async def test_a_mention_naming_another_incident_in_a_card_thread_resolves_only_that_one(
+    bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn, card_thread: None
+) -> None:
+    other = second_incident(pagerduty)
+    await bot.event(mention("resolve 456"))
+
+    await slack.wait_for(lambda s: len(s.calls_to("chat.postMessage")) >= 1)
+    await asyncio.sleep(0.2)
+    assert [w.path for w in pagerduty.writes] == [f"/incidents/{other}"]
+    assert "resolution" not in pagerduty.writes[0].json["incident"]
+    assert pagerduty.incidents[INCIDENT_123]["status"] == "triggered"
+
+
+async def test_ack_naming_another_incident_in_a_card_thread_acks_only_that_one(
+    bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn, card_thread: None
+) -> None:
+    other = second_incident(pagerduty)
+    await bot.event(mention("ack 456"))
+
+    await slack.wait_for(lambda s: len(s.calls_to("chat.postMessage")) >= 1)
+    await asyncio.sleep(0.2)
+    assert [w.path for w in pagerduty.writes] == [f"/incidents/{other}"]
+
+
+async def test_a_multi_line_mention_note_in_a_card_thread_keeps_its_code_block(
+    bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn, card_thread: None
+) -> None:
+    await bot.event(mention("note saw this\n```\nKeyError: 'db' &amp; retry\n```"))
+
+    await slack.wait_for(lambda s: len(thread_replies(s)) == 1)
+    [post] = pagerduty.writes
+    assert post.path == f"/incidents/{INCIDENT_123}/notes"
+    assert post.json == {"note": {"content": "saw this\n```\nKeyError: 'db' & retry\n```"}}

@@ -25,7 +25,7 @@ from app.demo.signing import FORM, signed_headers, slash_command_body
 from app.demo.slack import SlackStandIn
 from app.logs import JsonFormatter
 from app.settings import ConfigError, Settings, load_settings
-from tests.conftest import running_bot
+from tests.conftest import METRICS_TOKEN, running_bot
 from tests.test_webhooks import webhook
 
 BOT_TOKEN = "xoxb-SECRETBOT-4f1c9e7a2b6d"
@@ -109,8 +109,9 @@ async def drive(
     await post("/pagerduty/webhooks", **forged)
     await post("/pagerduty/webhooks", content=b"{not json", headers=forged["headers"])
     await asyncio.sleep(0.3)  # card sync's work after the 202
+    scraper = {"authorization": f"Bearer {METRICS_TOKEN}"}
     for path in ("/metrics", "/healthz", "/readyz"):
-        bodies.append((await http.get(path)).text)
+        bodies.append((await http.get(path, headers=scraper)).text)
     return bodies
 
 
@@ -221,12 +222,14 @@ def app_env(slack: SlackStandIn, pagerduty: PagerDutyStandIn, tmp_path: Path, fm
 
 
 @contextlib.asynccontextmanager
-async def python_m_app(env: dict[str, str], cwd: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+async def python_m_app(
+    env: dict[str, str], cwd: Path, **popen: Any
+) -> AsyncIterator[asyncio.subprocess.Process]:
     # Output goes to files, not pipes: a DEBUG-logging process fills a pipe nobody reads
     # and then blocks on its next log line. Read them with `output_of(cwd)`.
     with (cwd / "stdout.log").open("wb") as stdout, (cwd / "stderr.log").open("wb") as stderr:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app", env=env, cwd=cwd, stdout=stdout, stderr=stderr
+            sys.executable, "-m", "app", env=env, cwd=cwd, stdout=stdout, stderr=stderr, **popen
         )
     try:
         yield process

@@ -11,6 +11,7 @@ uvicorn would send rather than as an exception in the test.
 import asyncio
 import hashlib
 import hmac
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -343,13 +344,16 @@ async def test_a_body_over_1_mib_is_refused_413_before_its_signature_is_checked(
     await assert_nothing_done(pagerduty, slack)
 
 
+@pytest.mark.parametrize("declared", ["12abc", "²", "1" * 5000, "٣"])
 async def test_a_content_length_that_is_not_a_number_is_refused_413(
-    app: Bot, pagerduty: PagerDutyStandIn, slack: SlackStandIn
+    app: Bot, pagerduty: PagerDutyStandIn, slack: SlackStandIn, declared: str
 ) -> None:
     body = command_body(slack)
-    headers = signed_headers(SIGNING_SECRET, body, FORM) | {"content-length": "12abc"}
+    headers = signed_headers(SIGNING_SECRET, body, FORM)
+    raw = {name: value.encode() for name, value in headers.items()}
+    raw["content-length"] = declared.encode()
 
-    response = await app.http.post("/slack/events", content=body, headers=headers)
+    response = await app.http.post("/slack/events", content=body, headers=raw)
 
     assert response.status_code == 413
     await assert_nothing_done(pagerduty, slack)
@@ -443,3 +447,55 @@ async def test_an_unparsable_forged_body_is_refused_4xx_not_500(
 
     await assert_nothing_done(pagerduty, slack)  # holds: nothing is done
     assert 400 <= response.status_code < 500  # fails: 500
+
+
+# --- unsigned requests whose headers or body are not even well-formed ---------------------
+
+
+def superscript_digit_timestamp(slack: SlackStandIn) -> Request:
+    body = command_body(slack)
+    return body, headers_with("²" * 10, v0(SIGNING_SECRET, str(now()), body))
+
+
+def five_thousand_digit_timestamp(slack: SlackStandIn) -> Request:
+    body = command_body(slack)
+    return body, headers_with("1" * 5000, v0(SIGNING_SECRET, str(now()), body))
+
+
+def non_ascii_signature(slack: SlackStandIn) -> Request:
+    return command_body(slack), headers_with(str(now()), "v0=é")
+
+
+def invalid_utf8_body_with_a_bogus_signature(slack: SlackStandIn) -> Request:
+    return b"text=\xff\xfe\xfa&user_id=U0ALICE01", headers_with(str(now()), "v0=" + "0" * 64)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        superscript_digit_timestamp,
+        five_thousand_digit_timestamp,
+        non_ascii_signature,
+        invalid_utf8_body_with_a_bogus_signature,
+    ],
+    ids=lambda f: f.__name__,
+)
+async def test_a_malformed_unsigned_request_is_refused_401_with_one_log_line_not_a_traceback(
+    app: Bot,
+    pagerduty: PagerDutyStandIn,
+    slack: SlackStandIn,
+    build: Callable[[SlackStandIn], Request],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    body, headers = build(slack)
+    # httpx sends header values as Latin-1/UTF-8 bytes exactly as a raw client would.
+    raw = {name: value.encode() for name, value in headers.items()}
+
+    with caplog.at_level(logging.INFO):
+        response = await app.http.post("/slack/events", content=body, headers=raw)
+
+    assert response.status_code == 401, response.text
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.getMessage().partition(":")[0] for r in warnings] == ["slack request refused"]
+    assert [r for r in caplog.records if r.exc_info] == []
+    await assert_nothing_done(pagerduty, slack)

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -258,3 +259,23 @@ async def test_a_correctly_signed_delivery_just_under_512_kib_is_accepted(
     response = await bot.webhook(body)
     assert response.status_code == 202
     await slack.wait_for(lambda s: len(cards_posted(s)) == 1)
+
+
+@pytest.mark.parametrize("signature", ["v1=é", "v1=" + "é" * 64, "v1=\u0660" * 3])
+async def test_a_non_ascii_signature_is_refused_401_with_one_log_line_not_a_traceback(
+    bot: Bot,
+    slack: SlackStandIn,
+    pagerduty: PagerDutyStandIn,
+    signature: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    body = webhook("incident.triggered", event_id=EVENT_ID)
+    headers = {"content-type": "application/json", "x-pagerduty-signature": signature.encode()}
+
+    with caplog.at_level(logging.INFO):
+        response = await bot.http.post("/pagerduty/webhooks", content=body, headers=headers)
+
+    assert response.status_code == 401, response.text
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == ["webhook refused: signature missing or wrong"]
+    assert [r for r in caplog.records if r.exc_info] == []

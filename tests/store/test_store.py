@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from app.store import AuditEntry, CardRef, Store, StoreUnavailable
+from app.store import AuditEntry, CardRef, Forgotten, Retention, Store, StoreUnavailable
 from app.store.schema import metadata
 
 TINY = timedelta(milliseconds=50)
@@ -108,6 +108,47 @@ async def test_prune_forgets_old_claims(store: Store) -> None:
     await asyncio.sleep(0.01)
     assert await store.prune(timedelta(0)) == 2
     assert await store.claim("a")
+
+
+async def test_forget_expired_deletes_webhook_events_finished_or_not_past_their_retention(
+    database_url: str,
+) -> None:
+    store = Store(database_url, Retention(events=TINY))
+    await store.open()
+    try:
+        await store.accept_event("E-finished", '{"event": "finished"}')
+        await store.finish_event("E-finished")
+        await store.accept_event("E-stuck", '{"event": "never finished"}')
+        await sleep_past(TINY)
+        await store.accept_event("E-fresh", '{"event": "fresh"}')
+
+        assert await store.forget_expired() == Forgotten(events=2, audit_rows=0)
+
+        assert [e.event_id for e in await store.pending_events()] == ["E-fresh"]
+        assert await store.accept_event("E-finished", "{}")  # its id and body are gone
+        assert not await store.accept_event("E-fresh", "{}")
+    finally:
+        await store.close()
+
+
+async def test_forget_expired_deletes_audit_rows_past_their_retention_and_keeps_the_rest(
+    database_url: str,
+) -> None:
+    store = Store(database_url, Retention(audit=timedelta(days=365)))
+    await store.open()
+    now = datetime.now(UTC)
+    try:
+        await store.record(entry(now - timedelta(days=366), "P-OLD"))
+        await store.record(entry(now - timedelta(days=364), "P-YEAR"))
+        await store.record(entry(now, "P-NOW"))
+        await store.accept_event("E-today", "{}")
+
+        assert await store.forget_expired() == Forgotten(events=0, audit_rows=1)
+
+        assert [e.incident for e in await store.audit()] == ["P-NOW", "P-YEAR"]
+        assert not await store.accept_event("E-today", "{}")  # 30 days by default
+    finally:
+        await store.close()
 
 
 async def test_save_card_keeps_the_first_card_per_channel(store: Store) -> None:

@@ -34,9 +34,17 @@ def clicked_card(body: dict[str, Any]) -> CardRef:
     return CardRef(body["container"]["channel_id"], body["container"]["message_ts"])
 
 
-def modal_metadata(state: CardState, card: CardRef) -> str:
-    """What a modal must carry back to act on the card it came from."""
-    return json.dumps({"state": state.to_value(), "channel": card.channel, "ts": card.ts})
+def on_ephemeral(body: dict[str, Any]) -> bool:
+    """A button on an ephemeral message: the payload has no `message`, and chat.update
+    cannot reach the message."""
+    return bool(body["container"].get("is_ephemeral")) or "message" not in body
+
+
+def modal_metadata(state: CardState, card: CardRef, *, ephemeral: bool = False) -> str:
+    """What a modal must carry back to act on the card it came from (an ephemeral card
+    has no `ts` that chat.update could use)."""
+    ts = "" if ephemeral else card.ts
+    return json.dumps({"state": state.to_value(), "channel": card.channel, "ts": ts})
 
 
 def acting_button(verb: Verb) -> ButtonHandler:
@@ -58,6 +66,7 @@ def acting_button(verb: Verb) -> ButtonHandler:
                 slack_user_id=body["user"]["id"],
                 seen=card_state(action.get("value", "")),
                 card=clicked_card(body),
+                redraw_clicked=not on_ephemeral(body),
             )
             await reporter.deliver(reply, audience, public_ts=None)
 
@@ -80,7 +89,7 @@ def modal_button(build: Callable[[int, str, str], dict[str, Any]]) -> ButtonHand
         await ack()
         async with reporter.reporting(Audience.of(body, respond)):
             state = card_state(action.get("value", ""))
-            metadata = modal_metadata(state, clicked_card(body))
+            metadata = modal_metadata(state, clicked_card(body), ephemeral=on_ephemeral(body))
             await client.views_open(
                 trigger_id=body["trigger_id"],
                 view=build(state.number or 0, state.title or "this incident", metadata),

@@ -8,7 +8,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.blocks import escalate_modal, notice_modal
-from app.incidents.grammar import MAX_TEXT_CHARS
+from app.incidents.grammar import MAX_TEXT_CHARS, message_as_typed
 from app.incidents.intake import Intake
 from app.listeners.reporting import Audience, Reporter
 
@@ -36,7 +36,7 @@ async def handle_escalate_shortcut(
     next level, with the message as the note."""
     await ack()
     channel, parent = _thread_of(shortcut)
-    note = str((shortcut.get("message") or {}).get("text") or "")
+    note = message_as_typed(shortcut.get("message") or {})  # a modal shows plain text
     async with reporter.reporting(Audience.of(shortcut, respond)):
         opened = await client.views_open(
             trigger_id=shortcut["trigger_id"],

@@ -40,7 +40,13 @@ async def _submit(
     audience = Audience(card.channel, body["user"]["id"])
     async with reporter.reporting(audience):
         reply = await intake.click(
-            verb, slack_user_id=body["user"]["id"], seen=state, card=card, way=Way.MODAL, **inputs
+            verb,
+            slack_user_id=body["user"]["id"],
+            seen=state,
+            card=card,
+            way=Way.MODAL,
+            redraw_clicked=bool(card.ts),  # no ts: the button was on an ephemeral message
+            **inputs,
         )
         await reporter.deliver(reply, audience, public_ts=None)
 

@@ -1,0 +1,241 @@
+"""Every kind of `event.data` PagerDuty's v3 webhooks send (developer docs, "Event Data
+Types"), signed and posted to /pagerduty/webhooks: the kinds that name an incident redraw
+its card and say what happened in its thread; the rest are accepted and ignored."""
+
+import asyncio
+import json
+import logging
+import uuid
+from typing import Any
+
+import pytest
+
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.slack import SlackStandIn
+from tests.conftest import Bot, cards_posted, posted_card
+from tests.test_webhooks import INCIDENT_123, webhook
+
+MAEVE = {
+    "html_url": "https://acme.pagerduty.com/users/PVMGSML",
+    "id": "PVMGSML",
+    "self": "https://api.pagerduty.com/users/PVMGSML",
+    "summary": "Maeve",
+    "type": "user_reference",
+}
+
+
+def incident_reference(incident_id: str = INCIDENT_123) -> dict[str, Any]:
+    return {
+        "html_url": f"https://acme.pagerduty.com/incidents/{incident_id}",
+        "id": incident_id,
+        "self": f"https://api.pagerduty.com/incidents/{incident_id}",
+        "summary": "checkout API error rate high",
+        "type": "incident_reference",
+    }
+
+
+def envelope(
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    resource_type: str = "incident",
+    agent: dict[str, Any] | None = None,
+) -> bytes:
+    return json.dumps(
+        {
+            "event": {
+                "id": f"01{uuid.uuid4().hex[:24].upper()}",
+                "event_type": event_type,
+                "resource_type": resource_type,
+                "occurred_at": "2026-11-26T03:02:00.000Z",
+                "agent": agent,
+                "client": None,
+                "data": data,
+            }
+        }
+    ).encode()
+
+
+BOB = {
+    "html_url": "https://acme.pagerduty.com/users/PBOB002",
+    "id": "PBOB002",
+    "self": "https://api.pagerduty.com/users/PBOB002",
+    "summary": "Bob Builder",
+    "type": "user_reference",
+}
+
+
+def note_added(content: str) -> bytes:
+    data = {
+        "incident": incident_reference(),
+        "id": "P2LA89X",  # the note's id: looking it up as an incident finds nothing
+        "content": content,
+        "trimmed": False,
+        "type": "incident_note",
+    }
+    return envelope("incident.annotated", data, agent=BOB)
+
+
+def status_update_published(message: str) -> bytes:
+    data = {
+        "incident": incident_reference(),
+        "id": "P2LA89Y",
+        "message": message,
+        "trimmed": False,
+        "type": "incident_status_update",
+    }
+    return envelope("incident.status_update_published", data, agent=BOB)
+
+
+def responder(event_type: str, state: str, *, agent: dict[str, Any]) -> bytes:
+    data = {
+        "incident": incident_reference(),
+        "user": MAEVE,
+        "escalation_policy": {
+            "html_url": "https://acme.pagerduty.com/escalation_policies/PJFWPEP",
+            "id": "PJFWPEP",
+            "self": "https://api.pagerduty.com/escalation_policies/PJFWPEP",
+            "summary": "The Policy",
+            "type": "escalation_policy_reference",
+        },
+        "message": "Please help with checkout",
+        "state": state,
+        "type": "incident_responder",
+    }
+    return envelope(event_type, data, agent=agent)
+
+
+async def card_for_123(bot: Bot, slack: SlackStandIn) -> dict[str, Any]:
+    response = await bot.webhook(webhook("incident.triggered"))
+    assert response.status_code == 202
+    await slack.wait_for(lambda s: len(cards_posted(s)) == 1)
+    return posted_card(slack)
+
+
+async def thread_lines(slack: SlackStandIn, card: dict[str, Any], count: int = 1) -> list[str]:
+    def lines(s: SlackStandIn) -> list[str]:
+        calls = s.calls_to("chat.postMessage")
+        return [c.args["text"] for c in calls if c.args.get("thread_ts") == card["ts"]]
+
+    await slack.wait_for(lambda s: len(lines(s)) >= count)
+    return lines(slack)
+
+
+@pytest.mark.parametrize(
+    ("body", "line"),
+    [
+        (
+            note_added("db failover <done> & verified"),
+            "Bob Builder added a note (in PagerDuty): db failover &lt;done&gt; &amp; verified",
+        ),
+        (
+            status_update_published("A fix is being deployed"),
+            "Bob Builder published a status update (in PagerDuty): A fix is being deployed",
+        ),
+        (
+            responder("incident.responder.added", "pending", agent=BOB),
+            "Bob Builder asked for a responder (in PagerDuty): Maeve (pending)",
+        ),
+        (
+            responder("incident.responder.replied", "joined", agent=MAEVE),
+            "Maeve answered a request to respond (in PagerDuty): Maeve (joined)",
+        ),
+    ],
+    ids=["incident_note", "incident_status_update", "responder_added", "responder_replied"],
+)
+async def test_an_event_about_an_incident_redraws_its_card_and_says_what_happened(
+    bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn, body: bytes, line: str
+) -> None:
+    card = await card_for_123(bot, slack)
+
+    response = await bot.webhook(body)
+
+    assert response.status_code == 202
+    await slack.wait_for(lambda s: len(s.calls_to("chat.update")) == 1)
+    assert slack.calls_to("chat.update")[0].args["ts"] == card["ts"]
+    assert await thread_lines(slack, card) == [line]
+    looked_up = [r.path for r in pagerduty.requests if r.method == "GET"]
+    assert "/incidents/P2LA89X" not in looked_up  # the note's id is not an incident's
+
+
+async def test_a_long_note_is_quoted_in_part(bot: Bot, slack: SlackStandIn) -> None:
+    card = await card_for_123(bot, slack)
+
+    await bot.webhook(note_added("x" * 2000))
+
+    [line] = await thread_lines(slack, card)
+    assert line == "Bob Builder added a note (in PagerDuty): " + "x" * 500 + "…"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        envelope(
+            "pagey.ping",
+            {"message": "Hello from your friend Pagey!", "type": "ping"},
+            resource_type="pagey",
+        ),
+        envelope(
+            "service.updated",
+            {
+                "html_url": "https://acme.pagerduty.com/services/PSVC001",
+                "id": "PSVC001",
+                "self": "https://api.pagerduty.com/services/PSVC001",
+                "summary": "Checkout API",
+                "alert_creation": "create_alerts_and_incidents",
+                "teams": [],
+                "type": "service",
+            },
+            resource_type="service",
+        ),
+    ],
+    ids=["pagey.ping", "service.updated"],
+)
+async def test_events_that_name_no_incident_are_accepted_and_change_nothing(
+    bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn, body: bytes
+) -> None:
+    await card_for_123(bot, slack)
+    calls_before, requests_before = len(slack.calls), len(pagerduty.requests)
+
+    response = await bot.webhook(body)
+
+    assert response.status_code == 202
+    await asyncio.sleep(0.2)
+    assert len(slack.calls) == calls_before
+    assert len(pagerduty.requests) == requests_before
+
+
+async def test_a_known_kind_without_its_incident_is_a_400(bot: Bot) -> None:
+    body = envelope("incident.annotated", {"id": "P2LA89X", "type": "incident_note"})
+    response = await bot.webhook(body)
+    assert response.status_code == 400
+    assert "data.incident" in response.text
+
+
+async def test_a_legacy_v2_webhook_gets_a_clear_400_and_a_log_line(
+    bot: Bot, slack: SlackStandIn, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = json.dumps(
+        {
+            "messages": [
+                {
+                    "event": "incident.trigger",
+                    "log_entries": [],
+                    "webhook": {"endpoint_url": "https://bot.example.com/pagerduty/webhooks"},
+                    "incident": {"id": INCIDENT_123, "incident_number": 123},
+                    "id": "bb8b8fe0-e8d5-11e2-9c1e-22000afd16cf",
+                    "created_on": "2026-11-26T03:00:00Z",
+                }
+            ]
+        }
+    ).encode()
+
+    with caplog.at_level(logging.WARNING, logger="app.web"):
+        response = await bot.webhook(body)
+
+    assert response.status_code == 400
+    assert "v2 webhook" in response.text
+    assert "v3 webhook subscriptions" in response.text
+    assert any("v2 webhook" in r.getMessage() for r in caplog.records)
+    await asyncio.sleep(0.1)
+    assert slack.calls_to("chat.postMessage") == []
