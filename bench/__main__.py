@@ -1,5 +1,8 @@
 """`python -m bench`: Bolt's floor, then the bot, under the same open-loop slash-command
-load while PagerDuty is slow; then a burst at the bot. Prints a table and writes JSON.
+load while PagerDuty is slow; then a burst at the bot ("slash"). Then issue 15's scenarios
+(bench/scale.py): a storm of new incidents, restarts with 100 and 1,000 open cards, a crash
+with stored events, two replicas (PostgreSQL, from TEST_DATABASE_URL). Prints tables and
+writes JSON. `--scenarios` picks which run.
 
 Order matters: floor and bot are measured one after the other on the same core, so the
 ratio compares like with like; the write count waits for the bot's backlog to drain.
@@ -20,14 +23,16 @@ from typing import Any
 
 from app.demo.server import serve_on_loopback
 from app.demo.slack import SlackStandIn
-from bench import load
+from bench import load, scale
 from bench.parse_stall import longest_parse_stall_ms
 from bench.report import table, targets
+from bench.scale_report import scale_table
 from bench.servers import Server, bot_env, free_port, pin_this_process, start_server
 from bench.world import SIGNING_SECRET, TimedPagerDuty, make_pagerduty, make_slack
 from tests.standins.contracts import CONTRACTS_DIR
 
 WARM_UP_REQUESTS = 5
+SCENARIOS = ("slash", "storm", "restart", "crash", "replicas")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -41,7 +46,51 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--write-wait", type=float, default=120.0, help="max seconds to wait for writes"
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--scenarios",
+        default="all",
+        help=f"comma-separated, of {', '.join(SCENARIOS)}; or all (the default)",
+    )
+    parser.add_argument("--storm-size", type=int, default=200, help="incidents at once")
+    parser.add_argument("--storm-background", type=int, default=0, help="open cards already there")
+    parser.add_argument("--storm-wait", type=float, default=240.0, help="max seconds")
+    parser.add_argument("--open-cards", default="100,1000", help="restart sizes, comma-separated")
+    parser.add_argument(
+        "--observe", type=float, default=30.0, help="seconds watched after each restart"
+    )
+    parser.add_argument(
+        "--ready-cap", type=float, default=30.0, help="max seconds to wait for /readyz"
+    )
+    parser.add_argument("--crash-events", type=int, default=300)
+    parser.add_argument("--crash-wait", type=float, default=120.0, help="max seconds")
+    args = parser.parse_args(argv)
+    chosen = SCENARIOS if args.scenarios == "all" else tuple(args.scenarios.split(","))
+    if unknown := set(chosen) - set(SCENARIOS):
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    args.chosen = chosen
+    return args
+
+
+async def run_scale(args: argparse.Namespace) -> dict[str, Any]:
+    """Issue 15's scenarios, one after the other, each on a world of its own."""
+    results: dict[str, Any] = {}
+    if "storm" in args.chosen:
+        _log(f"storm: {args.storm_size} incidents at once (up to {args.storm_wait:.0f} s)")
+        results["storm"] = await scale.storm(
+            args.storm_size, args.storm_background, args.storm_wait, args.ready_cap
+        )
+    if "restart" in args.chosen:
+        results["restart"] = []
+        for size in (int(n) for n in args.open_cards.split(",")):
+            _log(f"restart: {size} open cards, twice ({args.observe:.0f} s watched each)")
+            results["restart"].append(await scale.restart(size, args.observe, args.ready_cap))
+    if "crash" in args.chosen:
+        _log(f"crash: SIGKILL with {args.crash_events} stored events")
+        results["crash"] = await scale.crash(args.crash_events, args.crash_wait, args.ready_cap)
+    if "replicas" in args.chosen:
+        _log("replicas: an action on A, its webhook on B")
+        results["replicas"] = await scale.replicas(30.0, args.ready_cap)
+    return results
 
 
 def _log(message: str) -> None:
@@ -220,10 +269,16 @@ def main(argv: list[str] | None = None) -> int:
     if CONTRACTS_DIR is None:  # the Slack stand-in builds its answers from these samples
         print("python -m bench: shared contracts not found; set CONTRACTS_DIR", file=sys.stderr)
         return 2
-    results = asyncio.run(run(args))
-    print(table(results))
+    results: dict[str, Any] = {}
+    if "slash" in args.chosen:
+        results = asyncio.run(run(args))
+        print(table(results))
+    if scale_results := asyncio.run(run_scale(args)) if set(args.chosen) - {"slash"} else {}:
+        results["scale"] = scale_results
+        print(scale_table(scale_results))
     args.out.write_text(json.dumps(results, indent=2) + "\n")
-    _log(f"wrote {args.out} ({results['wall_seconds']} s)")
+    took = f" ({results['wall_seconds']} s)" if "wall_seconds" in results else ""
+    _log(f"wrote {args.out}{took}")
     return 0
 
 

@@ -10,6 +10,7 @@ import asyncio
 import copy
 import itertools
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,6 +101,10 @@ class SlackStandIn:
         # auth.test's `x-oauth-scopes`; None: what the shared sample says (no users:read.email).
         self.granted_scopes: list[str] | None = None
         self._faults: list[_Fault] = []
+        # Posts per second per channel before chat.postMessage answers 429 + Retry-After,
+        # as Slack does (about 1); None: no limit.
+        self.post_rate_per_channel: float | None = None
+        self._last_post_at: dict[str, float] = {}
         self._ts = itertools.count(int(time.time()) * 1_000_000)
         self.app = Starlette(
             routes=[
@@ -190,6 +195,9 @@ class SlackStandIn:
         await pause(request, self.latency)
         if fault := self._take_fault(method):
             return JSONResponse(fault.body, fault.status, headers=fault.headers)
+        if method == "chat.postMessage" and (wait := self._post_rate_wait(args)):
+            body = {"ok": False, "error": "ratelimited"}
+            return JSONResponse(body, 429, headers={"Retry-After": str(math.ceil(wait))})
         auth = request.headers.get("authorization", "")
         if not auth.startswith("Bearer ") and "token" not in args:
             return JSONResponse({"ok": False, "error": "not_authed"})
@@ -218,6 +226,17 @@ class SlackStandIn:
                     self._faults.remove(fault)
                 return fault
         return None
+
+    def _post_rate_wait(self, args: dict[str, Any]) -> float:
+        """Seconds until `args`'s channel may post again; 0 (and the post counted) if now."""
+        if self.post_rate_per_channel is None:
+            return 0.0
+        channel, now = str(args.get("channel", "")), time.monotonic()
+        last = self._last_post_at.get(channel)
+        if last is not None and (wait := last + 1 / self.post_rate_per_channel - now) > 0:
+            return wait
+        self._last_post_at[channel] = now
+        return 0.0
 
     def new_ts(self) -> str:
         """A fresh message timestamp, later than every earlier one."""

@@ -40,6 +40,7 @@ from app.pagerduty.errors import (
 from app.pagerduty.models import (
     EscalationPolicy,
     Incident,
+    IncidentStatus,
     Note,
     OnCall,
     User,
@@ -54,6 +55,9 @@ _RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
 # Errors raised before the request could have left this process.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _MAX_USER_PAGES = 5
+# PagerDuty's classic pagination stops at offset 10,000; a reconcile never needs more.
+_MAX_OPEN_LISTED = 10_000  # 100 pages: far more open incidents than any team works on
+_OPEN_STATUSES: tuple[IncidentStatus, ...] = ("triggered", "acknowledged")
 
 
 class _Transient(Exception):
@@ -137,6 +141,16 @@ class PagerDutyClient(ResponderOperations):
             not_found=IncidentNotFound(ref),
         )
         return Incident.model_validate(data["incident"])
+
+    async def list_open_incidents(self) -> list[Incident]:
+        """Every triggered or acknowledged incident, 100 per request (one request per 100
+        open incidents, however many cards): what a bulk reconcile compares cards with.
+
+        Offset pages can shift while incidents change: one resolved between two pages can
+        push another past the page boundary, so absence from this list is a hint to read
+        that incident (`get_incident`), not proof that it is resolved. Duplicates are dropped."""
+        listed = await self.list_incidents(statuses=_OPEN_STATUSES, at_most=_MAX_OPEN_LISTED)
+        return list({incident.id: incident for incident in listed}.values())
 
     async def find_user_by_email(self, email: str) -> User | None:
         """The user whose email is exactly `email` (any case). `query` matches loosely,

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 
 class StoreUnavailable(Exception):
@@ -53,3 +54,28 @@ class Forgotten:
 
     events: int
     audit_rows: int
+
+
+@dataclass(frozen=True)
+class LastAction:
+    """What someone last did to an incident through the bot; the card shows it."""
+
+    actor: str
+    verb: str  # the Verb's value ("ack"), not display text
+    detail: str
+    at: datetime
+
+
+class PostTurn(StrEnum):
+    """What `Store.begin_post` lets the caller do about a new card."""
+
+    POST = "post"  # nobody has tried: post, then `complete_post`
+    RECOVER = "recover"  # an earlier try expired unfinished; it may have posted: search first
+    BUSY = "busy"  # another holder is posting it now: leave it
+    POSTED = "posted"  # the card exists already (in `PostDecision.card`)
+
+
+@dataclass(frozen=True)
+class PostDecision:
+    turn: PostTurn
+    card: CardRef | None = None

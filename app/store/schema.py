@@ -70,3 +70,36 @@ leases = sa.Table(
     sa.Column("holder", sa.String, nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=False),
 )
+# Issue 15: state that replicas share and that survives restarts.
+card_digests = sa.Table(
+    "card_digests",
+    metadata,
+    sa.Column("channel", sa.String, primary_key=True),
+    sa.Column("ts", sa.String, primary_key=True),
+    sa.Column("digest", sa.String, nullable=False),
+)
+last_actions = sa.Table(
+    "last_actions",
+    metadata,
+    sa.Column("incident_id", sa.String, primary_key=True),
+    sa.Column("actor", sa.String, nullable=False),
+    sa.Column("verb", sa.String, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+)
+own_actions = sa.Table(
+    "own_actions",
+    metadata,
+    sa.Column("incident_id", sa.String, primary_key=True),
+    sa.Column("verb", sa.String, primary_key=True),
+    sa.Column("at", UTCDateTime, nullable=False, index=True),
+)
+post_intents = sa.Table(
+    "post_intents",
+    metadata,
+    sa.Column("incident_id", sa.String, primary_key=True),
+    sa.Column("channel", sa.String, primary_key=True),
+    sa.Column("holder", sa.String, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("lease_until", UTCDateTime, nullable=False),
+)

@@ -29,6 +29,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from app.store.card_state import SharedCardState
 from app.store.records import (
     AuditEntry,
     CardRef,
@@ -144,7 +145,7 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
-class Store:
+class Store(SharedCardState):
     def __init__(self, database_url: str, retention: Retention | None = None) -> None:
         self._url, self._connect_args = async_url(database_url)
         self._retention = retention or Retention()

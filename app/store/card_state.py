@@ -1,0 +1,190 @@
+"""State about cards that every replica must agree on, and that survives restarts (issue 15):
+what each card message shows (a digest, to skip redraws), each incident's last action, the
+actions we just took (to recognise their webhooks as echoes), and intents to post a card
+(so a crash between posting and recording never posts a second card).
+
+`Store` inherits these; the plumbing (`_transaction`, `_rows`, `_count`, `_insert`) is its.
+"""
+
+from abc import ABC, abstractmethod
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.store.records import CardRef, LastAction, PostDecision, PostTurn
+from app.store.schema import card_digests, cards, last_actions, own_actions, post_intents
+
+
+class SharedCardState(ABC):
+    @abstractmethod
+    def _transaction(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+
+    @abstractmethod
+    async def _rows(self, statement: sa.Executable) -> list[sa.Row[Any]]: ...
+
+    @abstractmethod
+    async def _count(self, statement: sa.Executable) -> int: ...
+
+    @abstractmethod
+    def _insert(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert: ...
+
+    # -- digests: what a card message shows, to skip a redraw that would change nothing
+
+    async def card_digest(self, card: CardRef) -> str | None:
+        rows = await self._rows(
+            sa.select(card_digests.c.digest).where(
+                card_digests.c.channel == card.channel, card_digests.c.ts == card.ts
+            )
+        )
+        return str(rows[0].digest) if rows else None
+
+    async def set_card_digest(self, card: CardRef, digest: str) -> None:
+        insert = self._insert(card_digests).values(channel=card.channel, ts=card.ts, digest=digest)
+        await self._count(
+            insert.on_conflict_do_update(
+                index_elements=[card_digests.c.channel, card_digests.c.ts],
+                set_={"digest": insert.excluded.digest},
+            )
+        )
+
+    # -- the card's last action
+
+    async def last_action(self, incident_id: str) -> LastAction | None:
+        rows = await self._rows(
+            sa.select(last_actions).where(last_actions.c.incident_id == incident_id)
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return LastAction(row.actor, row.verb, row.detail, row.at)
+
+    async def set_last_action(self, incident_id: str, action: LastAction) -> None:
+        """Keep `action` unless a later one is stored already (webhooks arrive late)."""
+        if action.at.tzinfo is None:
+            raise ValueError("LastAction.at must be an aware datetime")
+        values = {
+            "actor": action.actor,
+            "verb": action.verb,
+            "detail": action.detail,
+            "at": action.at,
+        }
+        insert = self._insert(last_actions).values(incident_id=incident_id, **values)
+        await self._count(
+            insert.on_conflict_do_update(
+                index_elements=[last_actions.c.incident_id],
+                set_=values,
+                where=last_actions.c.at <= action.at,
+            )
+        )
+
+    # -- echo suppression: "we just did <verb> to this incident"
+
+    async def note_own_action(self, incident_id: str, verb: str) -> None:
+        """Record, before writing to PagerDuty, that we are doing `verb` to the incident."""
+        now = datetime.now(UTC)
+        insert = self._insert(own_actions).values(incident_id=incident_id, verb=verb, at=now)
+        await self._count(
+            insert.on_conflict_do_update(
+                index_elements=[own_actions.c.incident_id, own_actions.c.verb], set_={"at": now}
+            )
+        )
+
+    async def is_own_echo(self, incident_id: str, verb: str, window: timedelta) -> bool:
+        """True if any replica noted `verb` on the incident within the last `window`."""
+        since = datetime.now(UTC) - window
+        rows = await self._rows(
+            sa.select(own_actions.c.at).where(
+                own_actions.c.incident_id == incident_id,
+                own_actions.c.verb == verb,
+                own_actions.c.at >= since,
+            )
+        )
+        return bool(rows)
+
+    async def forget_own_actions(self, older_than: timedelta) -> int:
+        """Drop notes older than `older_than`; returns how many."""
+        cutoff = datetime.now(UTC) - older_than
+        return await self._count(sa.delete(own_actions).where(own_actions.c.at < cutoff))
+
+    # -- intent to post: no second card after a crash between posting and recording
+
+    async def begin_post(
+        self, incident_id: str, channel: str, holder: str, lease: timedelta
+    ) -> PostDecision:
+        """Take the turn to post the incident's card in `channel`, for `lease`.
+
+        POST: nobody tried before. RECOVER: an earlier try (ours or a crashed replica's)
+        never completed; the card may be in the channel already, so look for it by its
+        metadata and `complete_post` it if found. BUSY: another holder's try is live.
+        POSTED: the card is recorded."""
+        now = datetime.now(UTC)
+        where = (post_intents.c.incident_id == incident_id) & (post_intents.c.channel == channel)
+        async with self._transaction() as conn:
+            found = (
+                await conn.execute(
+                    sa.select(cards.c.ts).where(
+                        cards.c.incident_id == incident_id, cards.c.channel == channel
+                    )
+                )
+            ).all()
+            if found:
+                return PostDecision(PostTurn.POSTED, CardRef(channel, str(found[0].ts)))
+            fresh = self._insert(post_intents).values(
+                incident_id=incident_id,
+                channel=channel,
+                holder=holder,
+                started_at=now,
+                lease_until=now + lease,
+            )
+            if (await conn.execute(fresh.on_conflict_do_nothing())).rowcount == 1:
+                return PostDecision(PostTurn.POST)
+            retake = (
+                sa.update(post_intents)
+                .where(
+                    where,
+                    sa.or_(post_intents.c.holder == holder, post_intents.c.lease_until <= now),
+                )
+                .values(holder=holder, lease_until=now + lease)
+            )
+            if (await conn.execute(retake)).rowcount == 1:
+                return PostDecision(PostTurn.RECOVER)
+            return PostDecision(PostTurn.BUSY)
+
+    async def complete_post(self, incident_id: str, card: CardRef) -> bool:
+        """Record the posted card and close its intent, in one transaction. False (and the
+        stored card kept) if the incident already had a card in that channel."""
+        async with self._transaction() as conn:
+            insert = self._insert(cards).values(
+                incident_id=incident_id, channel=card.channel, ts=card.ts, closed=False
+            )
+            saved = (await conn.execute(insert.on_conflict_do_nothing())).rowcount == 1
+            await conn.execute(
+                sa.delete(post_intents).where(
+                    post_intents.c.incident_id == incident_id,
+                    post_intents.c.channel == card.channel,
+                )
+            )
+            return saved
+
+    async def abandon_post(self, incident_id: str, channel: str, holder: str) -> None:
+        """Give the turn up when Slack surely posted nothing (it answered with an error)."""
+        await self._count(
+            sa.delete(post_intents).where(
+                post_intents.c.incident_id == incident_id,
+                post_intents.c.channel == channel,
+                post_intents.c.holder == holder,
+            )
+        )
+
+    async def unfinished_posts(self) -> list[tuple[str, str]]:
+        """(incident, channel) of every intent not completed, for a sweep at start-up."""
+        rows = await self._rows(
+            sa.select(post_intents.c.incident_id, post_intents.c.channel).order_by(
+                post_intents.c.started_at
+            )
+        )
+        return [(str(row.incident_id), str(row.channel)) for row in rows]

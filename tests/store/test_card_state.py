@@ -1,0 +1,116 @@
+"""Shared card state (issue 15) on SQLite and PostgreSQL: digests, last actions, echoes,
+intents to post."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from app.store import CardRef, LastAction, PostTurn, Store
+
+LEASE = timedelta(seconds=30)
+TINY = timedelta(milliseconds=50)
+
+
+async def test_a_card_has_no_digest_until_one_is_set_and_then_the_newest(store: Store) -> None:
+    card = CardRef("C1", "1.1")
+    assert await store.card_digest(card) is None
+    await store.set_card_digest(card, "aaa")
+    await store.set_card_digest(card, "bbb")
+    assert await store.card_digest(card) == "bbb"
+    assert await store.card_digest(CardRef("C1", "2.2")) is None  # a new message starts blank
+
+
+async def test_the_last_action_is_shared_between_two_stores_and_a_late_one_never_wins(
+    store: Store, database_url: str
+) -> None:
+    other = Store(database_url)  # another replica, or this one after a restart
+    await other.open()
+    try:
+        at = datetime(2026, 1, 1, 12, tzinfo=UTC)
+        newer = LastAction("Alice Adams", "ack", "", at)
+        await store.set_last_action("P1", newer)
+        assert await other.last_action("P1") == newer
+        await other.set_last_action("P1", LastAction("Bob", "resolve", "done", at - LEASE))
+        assert await store.last_action("P1") == newer
+        resolved = LastAction("Bob", "resolve", "fixed", at + LEASE)
+        await other.set_last_action("P1", resolved)
+        assert await store.last_action("P1") == resolved
+        assert await store.last_action("P2") is None
+    finally:
+        await other.close()
+
+
+async def test_an_action_noted_on_one_replica_is_an_echo_on_another_within_the_window(
+    store: Store, database_url: str
+) -> None:
+    other = Store(database_url)
+    await other.open()
+    try:
+        await store.note_own_action("P1", "ack")
+        assert await other.is_own_echo("P1", "ack", timedelta(seconds=60))
+        assert not await other.is_own_echo("P1", "resolve", timedelta(seconds=60))
+        assert not await other.is_own_echo("P2", "ack", timedelta(seconds=60))
+        await asyncio.sleep(TINY.total_seconds() * 3)
+        assert not await other.is_own_echo("P1", "ack", TINY)
+        assert await other.forget_own_actions(TINY) == 1
+        assert not await other.is_own_echo("P1", "ack", timedelta(seconds=60))
+    finally:
+        await other.close()
+
+
+async def test_the_first_to_begin_a_post_posts_and_a_second_holder_waits(store: Store) -> None:
+    assert (await store.begin_post("P1", "C1", "a", LEASE)).turn is PostTurn.POST
+    assert (await store.begin_post("P1", "C1", "b", LEASE)).turn is PostTurn.BUSY
+    assert (await store.begin_post("P1", "C2", "b", LEASE)).turn is PostTurn.POST
+    assert await store.complete_post("P1", CardRef("C1", "1.1"))
+    decision = await store.begin_post("P1", "C1", "b", LEASE)
+    assert decision.turn is PostTurn.POSTED
+    assert decision.card == CardRef("C1", "1.1")
+    assert await store.unfinished_posts() == [("P1", "C2")]
+
+
+async def test_a_post_that_crashed_before_it_was_recorded_is_recovered_not_posted_again(
+    store: Store,
+) -> None:
+    assert (await store.begin_post("P1", "C1", "crashed", TINY)).turn is PostTurn.POST
+    # the replica posted the card and died before complete_post
+    await asyncio.sleep(TINY.total_seconds() * 3)
+    assert await store.unfinished_posts() == [("P1", "C1")]
+    assert (await store.begin_post("P1", "C1", "next", LEASE)).turn is PostTurn.RECOVER
+    assert await store.complete_post("P1", CardRef("C1", "found-by-metadata"))
+    assert await store.find_card("P1", "C1") == CardRef("C1", "found-by-metadata")
+    assert await store.unfinished_posts() == []
+
+
+async def test_the_same_holder_retrying_its_own_unfinished_post_recovers_it(store: Store) -> None:
+    assert (await store.begin_post("P1", "C1", "a", LEASE)).turn is PostTurn.POST
+    assert (await store.begin_post("P1", "C1", "a", LEASE)).turn is PostTurn.RECOVER
+
+
+async def test_an_abandoned_post_can_be_posted_afresh(store: Store) -> None:
+    await store.begin_post("P1", "C1", "a", LEASE)
+    await store.abandon_post("P1", "C1", "someone-else")  # not theirs: kept
+    assert (await store.begin_post("P1", "C1", "b", LEASE)).turn is PostTurn.BUSY
+    await store.abandon_post("P1", "C1", "a")
+    assert (await store.begin_post("P1", "C1", "b", LEASE)).turn is PostTurn.POST
+
+
+async def test_completing_a_post_keeps_a_card_recorded_meanwhile(store: Store) -> None:
+    await store.save_card("P1", CardRef("C1", "first"))
+    assert not await store.complete_post("P1", CardRef("C1", "second"))
+    assert await store.find_card("P1", "C1") == CardRef("C1", "first")
+
+
+async def test_twenty_concurrent_begins_from_two_stores_give_exactly_one_post(
+    store: Store, database_url: str
+) -> None:
+    other = Store(database_url)
+    await other.open()
+    try:
+        decisions = await asyncio.gather(
+            *((store if n % 2 else other).begin_post("P1", "C1", f"h{n}", LEASE) for n in range(20))
+        )
+        turns = sorted(d.turn for d in decisions)
+        assert turns.count(PostTurn.POST) == 1
+        assert turns.count(PostTurn.BUSY) == 19
+    finally:
+        await other.close()
