@@ -2,13 +2,13 @@
 can be checked against Slack's limits without a server."""
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import accumulate
 from typing import Any, cast, get_args
 
 from app.ids import CARD_METADATA_EVENT, ActionId, BlockId, CallbackId, InputActionId
+from app.incidents.grammar import INCIDENT_ID
 from app.mrkdwn import escape, link
 from app.pagerduty.models import Incident, IncidentStatus
 
@@ -19,7 +19,6 @@ BUTTON_VALUE_MAX = 2000
 
 _STATUSES: tuple[str, ...] = get_args(IncidentStatus)
 _EMOJI = {"triggered": ":red_circle:", "acknowledged": ":large_yellow_circle:"}
-_SAFE_ID = re.compile(r"[A-Za-z0-9]{1,64}")  # a button value ends up in a PagerDuty URL path
 # A title in a button value is only for the modal's heading; even fully \u-escaped it keeps
 # the value far under BUTTON_VALUE_MAX.
 _TITLE_IN_VALUE = 100
@@ -58,7 +57,8 @@ class CardState:
         if not isinstance(data, dict) or not {"incident_id", "status", "level"} <= data.keys():
             raise ValueError("button value is not a card state")
         incident_id, status, level = data.get("incident_id"), data.get("status"), data.get("level")
-        if not isinstance(incident_id, str) or not _SAFE_ID.fullmatch(incident_id):
+        # The id ends up in a PagerDuty URL path: an incident id, never a path of its own.
+        if not isinstance(incident_id, str) or not INCIDENT_ID.fullmatch(incident_id):
             raise ValueError(f"bad incident_id: {incident_id!r}")
         if status not in _STATUSES:
             raise ValueError(f"bad status: {status!r}")

@@ -20,6 +20,7 @@ from app.channel_routes import load_channel_routes
 from app.identity import IdentityResolver, load_user_map
 from app.incidents.actions import IncidentActions
 from app.incidents.cards import IncidentCards
+from app.incidents.installation import InstallationLookup
 from app.incidents.intake import Intake
 from app.incidents.locks import IncidentLocks
 from app.incidents.outcomes import RecentActions
@@ -63,9 +64,17 @@ class Service:
         policy = load_policy(settings.policy_file)
         recent = RecentActions()
         locks = IncidentLocks(pagerduty, store)
-        cards = IncidentCards(slack, store, pagerduty, recent)
+        installation = InstallationLookup(slack, settings.allowed_team_ids)
+        cards = IncidentCards(slack, store, pagerduty, recent, installation)
         actions = IncidentActions(pagerduty, locks, identity, policy, GroupDirectory(slack), recent)
-        intake = Intake(actions=actions, cards=cards, identity=identity, policy=policy, store=store)
+        intake = Intake(
+            actions=actions,
+            cards=cards,
+            identity=identity,
+            policy=policy,
+            store=store,
+            installation=installation,
+        )
         reporter = Reporter(slack)
         background = pagerduty.background()
         sync = CardSync(

@@ -5,6 +5,7 @@ every problem and how to fix it, without ever echoing a value (values may be sec
 """
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +28,7 @@ from app.store.records import Retention
 METRICS_TOKEN_MIN_LENGTH = 24
 NEXT_STEP = "copy .env.example to .env and fill it in; `scripts/run doctor` checks it live"
 """The line that ends every report of invalid settings (serve and doctor)."""
+_TEAM_ID = re.compile(r"[TE][A-Z0-9]{2,20}")
 
 
 class ConfigError(Exception):
@@ -62,6 +64,8 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = None
     slack_signing_secret: SecretStr = Field(default=SecretStr(""), validate_default=True)
     slack_api_url: AnyHttpUrl = AnyHttpUrl("https://slack.com/api/")
+    # Other workspaces (Slack Connect) whose people the bot acts for, comma-separated.
+    slack_allowed_team_ids: str = ""
     pagerduty_api_token: SecretStr
     pagerduty_api_url: AnyHttpUrl = AnyHttpUrl("https://api.pagerduty.com")
     pagerduty_webhook_secrets: SecretStr = SecretStr("")
@@ -106,6 +110,17 @@ class Settings(BaseSettings):
         if is_placeholder(value.get_secret_value()):
             return None
         return _require_prefix(value, "xapp-", "Slack app-level token with connections:write")
+
+    @field_validator("slack_allowed_team_ids")
+    @classmethod
+    def _team_ids(cls, value: str) -> str:
+        for team_id in (part.strip() for part in value.split(",")):
+            if team_id and not _TEAM_ID.fullmatch(team_id):
+                raise ValueError(
+                    "must list Slack workspace or organisation ids (T… or E…, from the "
+                    "workspace's admin page), separated by commas"
+                )
+        return value
 
     @field_validator("pagerduty_api_token")
     @classmethod
@@ -179,6 +194,10 @@ class Settings(BaseSettings):
                     "point it at a writable directory (the container image uses /data)"
                 )
         return value
+
+    @property
+    def allowed_team_ids(self) -> frozenset[str]:
+        return frozenset(t.strip() for t in self.slack_allowed_team_ids.split(",") if t.strip())
 
     @property
     def secret_values(self) -> list[str]:

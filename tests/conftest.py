@@ -21,7 +21,12 @@ import pytest
 
 from app.demo.pagerduty import PagerDutyStandIn, seed_default
 from app.demo.server import serve_on_loopback
-from app.demo.signing import interactivity_body, signed_headers, slash_command_body
+from app.demo.signing import (
+    interactivity_body,
+    new_trigger_id,
+    signed_headers,
+    slash_command_body,
+)
 from app.demo.slack import SlackStandIn, seed_default_slack
 from app.ids import CARD_METADATA_EVENT
 from app.pagerduty.client import PagerDutyClient
@@ -116,7 +121,8 @@ class Bot:
         return await self.http.post("/slack/events", content=body, headers=headers)
 
     async def interact(self, payload: dict[str, Any]) -> httpx.Response:
-        body = interactivity_body(payload)
+        """An interaction as Slack sends it: each with a `trigger_id` of its own."""
+        body = interactivity_body({**payload, "trigger_id": new_trigger_id()})
         headers = signed_headers(SIGNING_SECRET, body, "application/x-www-form-urlencoded")
         return await self.http.post("/slack/events", content=body, headers=headers)
 

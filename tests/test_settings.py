@@ -144,6 +144,31 @@ def test_a_store_in_a_directory_that_does_not_exist_is_refused_by_name(tmp_path:
     assert "Traceback" not in result.stderr
 
 
+def test_allowed_team_ids_are_split_on_commas() -> None:
+    settings = load_settings(
+        _env_file=None,
+        slack_bot_token="xoxb-t",
+        slack_signing_secret="s",
+        pagerduty_api_token="p",
+        slack_allowed_team_ids=" T0PARTNER1 ,E0GRIDORG,, ",
+    )
+    assert settings.allowed_team_ids == {"T0PARTNER1", "E0GRIDORG"}
+
+
+def test_an_allowed_team_id_that_is_not_one_is_refused() -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(
+            _env_file=None,
+            slack_bot_token="xoxb-t",
+            slack_signing_secret="s",
+            pagerduty_api_token="p",
+            slack_allowed_team_ids="T0PARTNER1,acme.slack.com",
+        )
+    [problem] = error.value.problems
+    assert problem.startswith("SLACK_ALLOWED_TEAM_IDS must list Slack workspace")
+    assert "acme" not in problem
+
+
 def test_every_setting_is_in_env_example_and_the_readme() -> None:
     repo = Path(__file__).resolve().parents[1]
     example = (repo / ".env.example").read_text()

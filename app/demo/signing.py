@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 import time
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -38,6 +39,12 @@ def sign_slack(secret: str, body: bytes, timestamp: int | None = None) -> dict[s
     return {"x-slack-request-timestamp": ts, "x-slack-signature": f"v0={digest}"}
 
 
+def new_trigger_id() -> str:
+    """A `trigger_id` in Slack's shape; Slack gives every command and interaction its own
+    (the bot acts once per trigger, so tests that repeat a request need fresh ones)."""
+    return f"{secrets.randbelow(10**13)}.4222222222222.{secrets.token_hex(16)}"
+
+
 def signed_headers(
     secret: str, body: bytes, content_type: str, *, timestamp: int | None = None
 ) -> dict[str, str]:
@@ -61,6 +68,7 @@ def slash_command_body(
         channel_id=channel_id,
         response_url=response_url,
         command=command,
+        trigger_id=new_trigger_id(),
     )
     return urlencode(fields).encode()
 

@@ -100,6 +100,8 @@ class SlackStandIn:
         self.groups: dict[str, list[str]] = {}  # user group id -> member user ids
         # auth.test's `x-oauth-scopes`; None: what the shared sample says (no users:read.email).
         self.granted_scopes: list[str] | None = None
+        # Fields auth.test answers beyond the shared sample (e.g. an Enterprise Grid install's).
+        self.auth_test_fields: dict[str, Any] = {}
         self._faults: list[_Fault] = []
         # Posts per second per channel before chat.postMessage answers 429 + Retry-After,
         # as Slack does (about 1); None: no limit.
@@ -209,7 +211,7 @@ class SlackStandIn:
             headers = {
                 "x-oauth-scopes": ",".join(scopes) if scopes is not None else AUTH_TEST_SCOPES
             }
-            return JSONResponse(AUTH_TEST, headers=headers)
+            return JSONResponse(AUTH_TEST | self.auth_test_fields, headers=headers)
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         return JSONResponse(handler(args) if handler else {"ok": True})
 

@@ -13,6 +13,8 @@ from app.blocks import gone_card, incident_card
 from app.errors import SLACK_FAILURES, SlackUnavailable, slack_error_reason
 from app.ids import CARD_METADATA_EVENT
 from app.incidents.escalation import escalation_of
+from app.incidents.grammar import INCIDENT_ID
+from app.incidents.installation import InstallationLookup
 from app.incidents.outcomes import Outcome, RecentActions
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.models import Incident
@@ -28,8 +30,10 @@ class IncidentCards:
         store: Store,
         pagerduty: PagerDutyClient,
         recent: RecentActions,
+        installation: InstallationLookup,
     ) -> None:
         self._slack = slack
+        self._installation = installation
         self._store = store
         self._pagerduty = pagerduty
         self._recent = recent
@@ -130,7 +134,8 @@ class IncidentCards:
 
     async def incident_in_thread(self, channel: str, thread_ts: str) -> str | None:
         """The incident whose card starts this thread, from our index or else the parent
-        message's metadata; None when the parent is not a card."""
+        message's metadata; None when the parent is not a card: not posted by the bot
+        (anyone can post a message with a card's metadata) or naming no incident id."""
         known = await self._store.incident_for_card(channel, thread_ts)
         if known is not None:
             return known
@@ -144,10 +149,16 @@ class IncidentCards:
                 "changed."
             ) from None
         messages = replies.get("messages") or []
-        metadata = (messages[0].get("metadata") or {}) if messages else {}
+        parent = messages[0] if messages else {}
+        metadata = parent.get("metadata") or {}
         payload = metadata.get("event_payload") or {}
         incident_id = payload.get("incident_id")
-        if metadata.get("event_type") != CARD_METADATA_EVENT or not isinstance(incident_id, str):
+        if (
+            metadata.get("event_type") != CARD_METADATA_EVENT
+            or not isinstance(incident_id, str)
+            or not INCIDENT_ID.fullmatch(incident_id)
+            or not (await self._installation.get()).posted(parent)
+        ):
             return None
         await self._store.save_card(incident_id, CardRef(channel, thread_ts))
         return incident_id

@@ -32,6 +32,7 @@ from app.incidents.grammar import (
     parse_mention,
     without_mention_of,
 )
+from app.incidents.installation import InstallationLookup
 from app.incidents.outcomes import Outcome, Reply, incident_link
 from app.metrics import ACTIONS, UNMAPPED_REFUSALS
 from app.mrkdwn import escape
@@ -61,6 +62,7 @@ class Request:
     origin: CardRef | None = None  # the card thread it was asked in: the reply goes there
     clicked: CardRef | None = None  # the card whose button or modal it was
     seen: CardState | None = None  # what that card showed when it was clicked
+    user_team: str | None = None  # the person's workspace, where Slack says it
 
     @property
     def announced(self) -> bool:
@@ -77,7 +79,9 @@ class Intake:
         identity: IdentityResolver,
         policy: Policy,
         store: Store,
+        installation: InstallationLookup,
     ) -> None:
+        self._installation = installation
         self._actions = actions
         self._cards = cards
         self._identity = identity
@@ -86,9 +90,13 @@ class Intake:
 
     # --- the ways in ------------------------------------------------------------------
 
-    async def command(self, text: str, *, slack_user_id: str, channel: str) -> Reply:
+    async def command(
+        self, text: str, *, slack_user_id: str, channel: str, user_team: str | None = None
+    ) -> Reply:
         """`/incident ...`."""
-        request = Request(parse_command(text), slack_user_id, channel, Way.COMMAND)
+        request = Request(
+            parse_command(text), slack_user_id, channel, Way.COMMAND, user_team=user_team
+        )
         return await self.handle(request)
 
     async def mention(
@@ -99,6 +107,7 @@ class Intake:
         slack_user_id: str,
         channel: str,
         thread_ts: str | None,
+        user_team: str | None = None,
     ) -> Reply:
         """`@incident-bot <verb> ...`: in a card's thread the incident is the card's."""
         incident_id = (
@@ -106,7 +115,9 @@ class Intake:
         )
         command = parse_mention(without_mention_of(bot_user_id, text), incident_id)
         origin = CardRef(channel, thread_ts) if incident_id and thread_ts else None
-        return await self.handle(Request(command, slack_user_id, channel, Way.MENTION, origin))
+        return await self.handle(
+            Request(command, slack_user_id, channel, Way.MENTION, origin, user_team=user_team)
+        )
 
     async def click(
         self,
@@ -118,22 +129,38 @@ class Intake:
         way: Way = Way.BUTTON,
         text: str = "",
         target: str = "",
+        user_team: str | None = None,
         redraw_clicked: bool = True,
     ) -> Reply:
         """A card's button, or the modal it opened: `seen` is what the card showed. An
         ephemeral card (`redraw_clicked=False`) cannot be updated; the incident's posted
         cards still are."""
         command = ParsedCommand(verb, (seen.incident_id,), text=text, target=target)
-        clicked = card if redraw_clicked else None
-        request = Request(command, slack_user_id, card.channel, way, clicked=clicked, seen=seen)
+        request = Request(
+            command,
+            slack_user_id,
+            card.channel,
+            way,
+            clicked=card if redraw_clicked else None,
+            seen=seen,
+            user_team=user_team,
+        )
         return await self.handle(request)
 
     async def escalate_in_thread(
-        self, *, slack_user_id: str, channel: str, incident_id: str, level: int | None, note: str
+        self,
+        *,
+        slack_user_id: str,
+        channel: str,
+        incident_id: str,
+        level: int | None,
+        note: str,
+        user_team: str | None = None,
     ) -> Reply:
         """The escalate shortcut's modal, submitted."""
         command = ParsedCommand(Verb.ESCALATE, (incident_id,), level=level, text=note)
-        return await self.handle(Request(command, slack_user_id, channel, Way.MODAL))
+        request = Request(command, slack_user_id, channel, Way.MODAL, user_team=user_team)
+        return await self.handle(request)
 
     async def handle(self, request: Request) -> Reply:
         """Raises `BotError` when nothing at all could be done."""
@@ -141,6 +168,7 @@ class Intake:
         if verb is Verb.HELP:
             return Reply(private=[MENTION_USAGE if request.way is Way.MENTION else USAGE])
         if verb is Verb.WHOAMI:
+            (await self._installation.get()).check_team(request.user_team)
             return Reply(private=[await self._whoami(request.slack_user_id)])
         actor = await self._admit(request, " ".join(request.command.refs))
         refs = request.command.refs
@@ -160,7 +188,12 @@ class Intake:
         return reply
 
     async def add_message_to_notes(
-        self, *, slack_user_id: str, channel: str, message: dict[str, Any]
+        self,
+        *,
+        slack_user_id: str,
+        channel: str,
+        message: dict[str, Any],
+        user_team: str | None = None,
     ) -> Reply:
         """The "Add to incident notes" shortcut: the message, its author and a permalink
         become a PagerDuty note written as the person who used the shortcut."""
@@ -177,6 +210,7 @@ class Intake:
             channel,
             Way.SHORTCUT,
             origin=CardRef(channel, parent),
+            user_team=user_team,
         )
         actor = await self._admit(request, incident_id)
         async with self._attempt(request, incident_id, record_success=False):
@@ -194,12 +228,16 @@ class Intake:
         return await self._cards.incident_in_thread(channel, thread_ts)
 
     async def escalation_preview(
-        self, *, slack_user_id: str, channel: str, incident_id: str
+        self, *, slack_user_id: str, channel: str, incident_id: str, user_team: str | None = None
     ) -> tuple[str, int | None]:
         """What the escalate shortcut's modal shows (the incident, where it stands, its next
         level), once the channel, the person and the policy allow them to escalate it."""
         request = Request(
-            ParsedCommand(Verb.ESCALATE, (incident_id,)), slack_user_id, channel, Way.SHORTCUT
+            ParsedCommand(Verb.ESCALATE, (incident_id,)),
+            slack_user_id,
+            channel,
+            Way.SHORTCUT,
+            user_team=user_team,
         )
         actor = await self._admit(request, incident_id)
         async with self._attempt(request, incident_id, record_success=False):
@@ -217,8 +255,10 @@ class Intake:
         )
 
     async def _admit(self, request: Request, incident: str) -> VerifiedUser:
-        """Channel, then identity: a refusal here is audited against every ref asked for."""
+        """The person's workspace, the channel, then identity: a refusal here is audited
+        against every ref asked for."""
         async with self._attempt(request, incident, record_success=False):
+            (await self._installation.get()).check_team(request.user_team)
             self._policy.check_channel(request.channel)
             return await self._identity.resolve(request.slack_user_id)
 

@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from app.blocks import CardState, reassign_modal, resolve_modal
 from app.errors import UsageError
 from app.incidents.grammar import MAX_TEXT_CHARS, Verb
+from app.incidents.installation import user_team_of
 from app.incidents.intake import Intake
 from app.listeners.reporting import Audience, Reporter
 from app.store import CardRef
@@ -66,6 +67,7 @@ def acting_button(verb: Verb) -> ButtonHandler:
                 slack_user_id=body["user"]["id"],
                 seen=card_state(action.get("value", "")),
                 card=clicked_card(body),
+                user_team=user_team_of(body),
                 redraw_clicked=not on_ephemeral(body),
             )
             await reporter.deliver(reply, audience, public_ts=None)
