@@ -10,7 +10,7 @@ from typing import Any, cast, get_args
 from app.ids import CARD_METADATA_EVENT, ActionId, BlockId, CallbackId, InputActionId
 from app.incidents.grammar import INCIDENT_ID
 from app.mrkdwn import escape, link
-from app.pagerduty.models import Incident, IncidentStatus
+from app.pagerduty.models import Incident, IncidentStatus, StatusUpdate
 
 # Slack rejects the whole message when one of these is exceeded.
 SECTION_TEXT_MAX = 3000
@@ -80,7 +80,12 @@ class LastAction:
 
 
 def incident_card(
-    incident: Incident, *, level: int | None, levels: int | None, last_action: LastAction | None
+    incident: Incident,
+    *,
+    level: int | None,
+    levels: int | None,
+    last_action: LastAction | None,
+    latest_update: StatusUpdate | None = None,
 ) -> dict[str, Any]:
     """The kwargs for chat.postMessage / chat.update, rendered from PagerDuty's answer."""
     number, title = incident.incident_number, incident.title
@@ -118,6 +123,17 @@ def incident_card(
                 "block_id": "incident_last_action",
                 "elements": [{"type": "mrkdwn", "text": line}],
             }
+        )
+    if waiting := incident.pending_responders:
+        # Named, not mentioned: the page itself reached them; the card must not ping again.
+        names = ", ".join(escape(_clip(r.user.summary, 100)) for r in waiting[:20])
+        line = f":hourglass_flowing_sand: Asked to respond, no answer yet: {names}"
+        blocks.append(_context_line("incident_responders", line))
+    if latest_update is not None:
+        when = _date(latest_update.created_at, "{ago}") if latest_update.created_at else ""
+        said = escape(_clip(latest_update.message, FIELD_TEXT_MAX))
+        blocks.append(
+            _context_line("incident_status_update", f":mega: Latest update {when}: {said}")
         )
     if incident.status != "resolved":
         value = CardState(incident.id, incident.status, level, number, title).to_value()
@@ -291,6 +307,19 @@ def _date(at: datetime, tokens: str) -> str:
     """Slack renders `<!date>` in each reader's own time zone; the fallback is UTC ISO."""
     at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
     return f"<!date^{int(at.timestamp())}^{tokens}|{at:%Y-%m-%dT%H:%M:%SZ}>"
+
+
+def slack_date(at: datetime, tokens: str) -> str:
+    """A time every reader sees in their own zone (`<!date>`)."""
+    return _date(at, tokens)
+
+
+def _context_line(block_id: str, text: str) -> dict[str, Any]:
+    return {
+        "type": "context",
+        "block_id": block_id,
+        "elements": [{"type": "mrkdwn", "text": text}],
+    }
 
 
 def _escalate_confirm(

@@ -15,6 +15,7 @@ class ActionId(StrEnum):
     RESOLVE = "incident_resolve"
     ESCALATE = "incident_escalate"
     REASSIGN = "incident_reassign"
+    SHARE_ONCALL = "oncall_share"  # on the private on-call answer: post it in the channel
 
 
 class CallbackId(StrEnum):
@@ -23,6 +24,7 @@ class CallbackId(StrEnum):
     RESOLVE_MODAL = "resolve_incident_modal"
     REASSIGN_MODAL = "reassign_incident_modal"
     ESCALATE_MODAL = "escalate_incident_modal"
+    PAGE_ONCALL_MODAL = "page_oncall_modal"
 
 
 class Shortcut(StrEnum):
@@ -30,6 +32,7 @@ class Shortcut(StrEnum):
 
     ESCALATE = "escalate_incident"
     ADD_NOTE = "add_to_incident_notes"
+    PAGE_ONCALL = "page_oncall_about_this"
 
 
 class EventType(StrEnum):
@@ -45,6 +48,10 @@ class BlockId(StrEnum):
     ASSIGNEE = "assignee"
     LEVEL = "level"
     NOTE = "note"
+    TITLE = "title"
+    SERVICE = "service"
+    SERVICE_NAME = "service_name"
+    URGENCY = "urgency"
 
 
 class InputActionId(StrEnum):
@@ -52,6 +59,10 @@ class InputActionId(StrEnum):
     ASSIGNEE = "assignee_select"
     LEVEL = "level_input"
     NOTE = "note_input"
+    TITLE = "title_input"
+    SERVICE = "service_select"
+    SERVICE_NAME = "service_name_input"
+    URGENCY = "urgency_choice"
 
 
 # Message metadata on every card, so a thread reply can find its incident.

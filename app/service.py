@@ -24,6 +24,7 @@ from app.incidents.installation import InstallationLookup
 from app.incidents.intake import Intake
 from app.incidents.locks import IncidentLocks
 from app.incidents.outcomes import RecentActions
+from app.incidents.responding import LatestUpdates, Responding
 from app.incidents.sync import CardSync
 from app.listeners.reporting import Reporter
 from app.pagerduty.client import PagerDutyClient
@@ -63,10 +64,16 @@ class Service:
         )
         policy = load_policy(settings.policy_file)
         recent = RecentActions()
+        updates = LatestUpdates()
+        routes = load_channel_routes(settings.channel_routes_file)
+        groups = GroupDirectory(slack)
         locks = IncidentLocks(pagerduty, store)
         installation = InstallationLookup(slack, settings.allowed_team_ids)
-        cards = IncidentCards(slack, store, pagerduty, recent, installation)
-        actions = IncidentActions(pagerduty, locks, identity, policy, GroupDirectory(slack), recent)
+        cards = IncidentCards(slack, store, pagerduty, recent, installation, updates)
+        responding = Responding(pagerduty, locks, identity, policy, groups, recent, routes, updates)
+        actions = IncidentActions(
+            pagerduty, locks, identity, policy, groups, recent, extra=[responding.actions]
+        )
         intake = Intake(
             actions=actions,
             cards=cards,
@@ -74,6 +81,7 @@ class Service:
             policy=policy,
             store=store,
             installation=installation,
+            responding=responding,
         )
         reporter = Reporter(slack)
         background = pagerduty.background()
@@ -82,7 +90,7 @@ class Service:
             locks=locks.reading_with(background),
             recent=recent,
             store=store,
-            routes=load_channel_routes(settings.channel_routes_file),
+            routes=routes,
             holder=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
             lease=timedelta(seconds=settings.webhook_lease_seconds),
         )

@@ -129,6 +129,7 @@ def test_manifest_declares_exactly_the_message_shortcuts_in_app_ids() -> None:
     assert names == {
         Shortcut.ESCALATE: "Escalate incident",
         Shortcut.ADD_NOTE: "Add to incident notes",
+        Shortcut.PAGE_ONCALL: "Page on-call about this",
     }
 
 

@@ -4,7 +4,7 @@ the person meant to change, so a stale or doubled request never acts twice and n
 re-opens a resolved incident. No Slack here: each returns an `Outcome` to be told."""
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from app.blocks import CardState
 from app.errors import NeedsLevel, NothingToDo, NotMapped, UsageError
@@ -47,6 +47,7 @@ class IncidentActions:
         policy: Policy,
         groups: GroupDirectory,
         recent: RecentActions,
+        extra: Iterable[Mapping[Verb, Action]] = (),
     ) -> None:
         self._pagerduty = pagerduty
         self._locks = locks
@@ -62,6 +63,8 @@ class IncidentActions:
             Verb.REASSIGN: self.reassign,
             Verb.NOTE: self.add_note,
         }
+        for actions in extra:
+            self._actions.update(actions)
 
     async def perform(
         self, actor: VerifiedUser, command: ParsedCommand, ref: str, seen: CardState | None

@@ -5,7 +5,7 @@ channel; where each one is lives in the store."""
 import copy
 import logging
 from collections.abc import Awaitable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -20,6 +20,9 @@ from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.models import Incident
 from app.store import CardRef, Store
 
+if TYPE_CHECKING:
+    from app.incidents.responding import LatestUpdates
+
 logger = logging.getLogger(__name__)
 
 
@@ -31,12 +34,14 @@ class IncidentCards:
         pagerduty: PagerDutyClient,
         recent: RecentActions,
         installation: InstallationLookup,
+        updates: "LatestUpdates | None" = None,
     ) -> None:
         self._slack = slack
         self._installation = installation
         self._store = store
         self._pagerduty = pagerduty
         self._recent = recent
+        self._updates = updates
 
     def reading_with(self, pagerduty: PagerDutyClient) -> "IncidentCards":
         """The same cards, reading PagerDuty through another client (the background one)."""
@@ -55,6 +60,7 @@ class IncidentCards:
             level=where.current if where else None,
             levels=where.levels if where else None,
             last_action=self._recent.last(incident.id),
+            latest_update=self._updates.latest(incident.id) if self._updates else None,
         )
 
     # --- posting and redrawing ---------------------------------------------------------

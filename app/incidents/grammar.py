@@ -27,6 +27,13 @@ class Verb(StrEnum):
     ESCALATE = "escalate"
     REASSIGN = "reassign"
     NOTE = "note"
+    # Around the incident (issue 17)
+    PAGE = "page"
+    UPDATE = "update"
+    ONCALL = "oncall"
+    MINE = "mine"
+    ACK_MINE = "ack mine"  # two words: typed as `ack mine`, never matched as one
+    TRIGGER = "trigger"
 
     @property
     def past(self) -> str:
@@ -35,7 +42,7 @@ class Verb(StrEnum):
 
     @property
     def needs_incident(self) -> bool:
-        return self not in (Verb.HELP, Verb.WHOAMI)
+        return self not in (Verb.HELP, Verb.WHOAMI, *AROUND_VERBS)
 
 
 _PAST = {
@@ -45,11 +52,19 @@ _PAST = {
     Verb.ESCALATE: "escalated",
     Verb.REASSIGN: "reassigned",
     Verb.NOTE: "added a note to",
+    Verb.PAGE: "asked for responders on",
+    Verb.UPDATE: "posted a status update on",
+    Verb.ONCALL: "looked up who is on call",
+    Verb.MINE: "listed their incidents",
+    Verb.ACK_MINE: "acknowledged",
+    Verb.TRIGGER: "opened",
 }
+# The verbs that act without naming an incident; each still passes the whole pipeline.
+AROUND_VERBS = (Verb.ONCALL, Verb.MINE, Verb.ACK_MINE, Verb.TRIGGER)
 _ALIASES = {"acknowledge": Verb.ACK}
 
-# The verbs a POLICY_FILE rule may name: everything that touches an incident.
-POLICY_VERBS = frozenset(verb for verb in Verb if verb.needs_incident)
+# The verbs a POLICY_FILE rule may name: everything but help and whoami.
+POLICY_VERBS = frozenset(verb for verb in Verb if verb not in (Verb.HELP, Verb.WHOAMI))
 
 USAGE = escape("""\
 *Act on PagerDuty incidents as yourself*
@@ -60,12 +75,20 @@ USAGE = escape("""\
 `/incident note <ref> <text ...>` add a note
 `/incident show <ref>` post the incident's card, with buttons, in this channel
 `/incident whoami` which PagerDuty user you act as
+*Around the incident*
+`/incident oncall [<policy | service>]` who is on call now (default: this channel's services)
+`/incident mine` your open incidents, to you alone · `/incident ack mine` acknowledge them all
+`/incident page <ref> <@user | policy> [...] [message ...]` ask them to join as responders
+`/incident update <ref> <message ...>` a status update to the incident's subscribers
+`/incident trigger <service> <title ...>` open an incident on that service, as you
+Names with spaces go in quotes: `"SRE primary"`.
 `<ref>` is `123`, `#123`, an incident id like `PT4KHLK`, or its PagerDuty link.""")
 
 MENTION_USAGE = escape("""\
 *Mention me in an incident card's thread* (no incident number needed):
 `@incident-bot ack` · `resolve [note]` · `escalate [level] [note]` · `reassign @user`
-· `note <text>` · `whoami` · `help`
+· `note <text>` · `page @user [message]` · `update <text>` · `whoami` · `help`
+Anywhere: `oncall [name]` · `mine` · `ack mine` · `trigger <service> <title>`.
 A mention that names an incident acts on it, even in a card's thread (`resolve 456`);
 there a number right after `escalate` is its level: `escalate 2` · `escalate #456 2`.
 Anywhere else, name the incident: `@incident-bot escalate 123`.""")
@@ -97,6 +120,12 @@ class ParsedCommand:
     level: int | None = None
     text: str = ""
     target: str = ""
+    # Around the incident: `page` targets; `trigger` from the shortcut: the urgency asked
+    # for, the key that makes a double submit open one incident, the message's link.
+    targets: tuple[str, ...] = ()
+    new_urgency: str = ""
+    incident_key: str = ""
+    source_link: str = ""
 
     @property
     def ref(self) -> str:
@@ -211,6 +240,13 @@ def _parse(words: _Words, thread_incident: str | None) -> ParsedCommand:
     if first is None:
         raise UsageError("Tell me what to do.\n" + USAGE)
     verb = _verb(first)
+    if verb is Verb.ACK and (words.peek() or "").lower() == "mine":
+        words.take()
+        if words.peek() is not None:
+            raise UsageError("`ack mine` takes nothing more: `/incident ack mine`.")
+        return ParsedCommand(Verb.ACK_MINE)
+    if verb in _AROUND_PARSERS:
+        return _AROUND_PARSERS[verb](verb, words)
     if not verb.needs_incident:
         return ParsedCommand(verb)
     if thread_incident is not None and not _names_incident(verb, words.peek()):
@@ -303,10 +339,93 @@ def _note(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
     return ParsedCommand(verb, (ref,), text=note)
 
 
+_OPENING_QUOTES = '"“”'
+_CLOSING_QUOTES = '"”“'
+# A policy's id as PagerDuty writes it (PEPOL01, PABC123): capitals with a digit.
+POLICY_ID = re.compile(r"(?=[A-Z]*[0-9])[A-Z0-9]{7,20}")
+MAX_PAGE_TARGETS = 10
+MAX_NAME_WORDS = 20
+
+
+def _name(words: _Words) -> str:
+    """A name at the head of `words`: one word, or several in straight or curly quotes."""
+    first = words.take()
+    if first is None:
+        return ""
+    if first[0] not in _OPENING_QUOTES:
+        return as_typed(_bounded(first, "a name"))
+    taken = [_bounded(first, "a name")]
+    while not (taken[-1][-1] in _CLOSING_QUOTES and (len(taken) > 1 or len(first) > 1)):
+        word = words.take()
+        if word is None or len(taken) == MAX_NAME_WORDS:
+            raise UsageError(f"The name {escape(' '.join(taken)[:80])} has no closing quote.")
+        taken.append(_bounded(word, "a name"))
+    return as_typed(" ".join(taken)[1:-1].strip())
+
+
+def _page(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
+    targets: list[str] = []
+    while (head := words.peek()) is not None and len(targets) < MAX_PAGE_TARGETS:
+        _bounded(head, "a person or policy")
+        if MENTION.fullmatch(head) or _EMAIL.fullmatch(head) or POLICY_ID.fullmatch(head):
+            targets.append(words.take() or "")
+        elif head[0] in _OPENING_QUOTES or not targets:
+            # An unquoted bare word is a policy's name only as the first target.
+            targets.append(f'"{_name(words)}"')
+        else:
+            break
+    if not targets:
+        raise UsageError(
+            "Say whom to page: `/incident page 123 @bob` or `/incident page 123 "
+            '"SRE primary" please join`.'
+        )
+    message = checked_text(words.rest(), "message")
+    return ParsedCommand(verb, (ref,), targets=tuple(targets), text=message)
+
+
+def _update(verb: Verb, ref: str, words: _Words) -> ParsedCommand:
+    message = checked_text(words.rest(), "status update")
+    if not message:
+        raise UsageError(
+            "The status update is empty: `/incident update 123 rolled back, errors falling`."
+        )
+    return ParsedCommand(verb, (ref,), text=message)
+
+
+def _oncall(verb: Verb, words: _Words) -> ParsedCommand:
+    """The whole rest is the name, quoted or not."""
+    name = words.rest()
+    if name[:1] in _OPENING_QUOTES and name[-1:] in _CLOSING_QUOTES:
+        name = name[1:-1].strip()
+    return ParsedCommand(verb, target=_bounded(name, "a policy or service name"))
+
+
+def _mine(verb: Verb, words: _Words) -> ParsedCommand:
+    if words.peek() is not None:
+        raise UsageError("`mine` takes nothing more: `/incident mine`.")
+    return ParsedCommand(verb)
+
+
+def _trigger(verb: Verb, words: _Words) -> ParsedCommand:
+    service = _name(words)
+    title = checked_text(words.rest(), "title")
+    if not service or not title:
+        raise UsageError(
+            'Say which service and what is wrong: `/incident trigger "Checkout API" '
+            "checkout returns 500s`."
+        )
+    return ParsedCommand(verb, target=service, text=title)
+
+
+_AROUND_PARSERS = {Verb.ONCALL: _oncall, Verb.MINE: _mine, Verb.TRIGGER: _trigger}
+
+
 _PARSERS = {
     Verb.SHOW: _show,
     Verb.RESOLVE: _resolve,
     Verb.ESCALATE: _escalate,
     Verb.REASSIGN: _reassign,
     Verb.NOTE: _note,
+    Verb.PAGE: _page,
+    Verb.UPDATE: _update,
 }

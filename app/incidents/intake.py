@@ -34,9 +34,11 @@ from app.incidents.grammar import (
 )
 from app.incidents.installation import InstallationLookup
 from app.incidents.outcomes import Outcome, Reply, incident_link
+from app.incidents.responding import Answer, Responding
 from app.metrics import ACTIONS, UNMAPPED_REFUSALS
 from app.mrkdwn import escape
 from app.pagerduty.errors import IncidentNotFound
+from app.pagerduty.models import Service
 from app.policy import Policy
 from app.store import AuditEntry, CardRef, Store, StoreUnavailable
 
@@ -80,8 +82,10 @@ class Intake:
         policy: Policy,
         store: Store,
         installation: InstallationLookup,
+        responding: Responding,
     ) -> None:
         self._installation = installation
+        self._responding = responding
         self._actions = actions
         self._cards = cards
         self._identity = identity
@@ -147,6 +151,40 @@ class Intake:
         )
         return await self.handle(request)
 
+    async def share_oncall(
+        self, *, slack_user_id: str, channel: str, policy_ids: tuple[str, ...]
+    ) -> Reply:
+        """The private on-call answer's Share button: read again, post in the channel."""
+        command = ParsedCommand(Verb.ONCALL, targets=policy_ids)
+        return await self.handle(Request(command, slack_user_id, channel, Way.BUTTON))
+
+    async def page_oncall_about(
+        self,
+        *,
+        slack_user_id: str,
+        channel: str,
+        message_ts: str,
+        service: str,
+        title: str,
+        urgency: str,
+    ) -> Reply:
+        """The "Page on-call about this" modal, submitted: the message's channel and ts make
+        the incident key, so a double submit opens one incident."""
+        link = await self._cards.permalink(channel, message_ts) if message_ts else ""
+        command = ParsedCommand(
+            Verb.TRIGGER,
+            target=service,
+            text=checked_text(title, "title"),
+            new_urgency=urgency,
+            incident_key=f"slack:{channel}:{message_ts}" if message_ts else "",
+            source_link=link,
+        )
+        return await self.handle(Request(command, slack_user_id, channel, Way.MODAL))
+
+    async def services_to_page(self, channel: str) -> list[Service]:
+        """What the "Page on-call about this" modal offers: this channel's services first."""
+        return await self._responding.routed_services(channel)
+
     async def escalate_in_thread(
         self,
         *,
@@ -170,6 +208,8 @@ class Intake:
         if verb is Verb.WHOAMI:
             (await self._installation.get()).check_team(request.user_team)
             return Reply(private=[await self._whoami(request.slack_user_id)])
+        if not verb.needs_incident:
+            return await self._around(request)
         actor = await self._admit(request, " ".join(request.command.refs))
         refs = request.command.refs
         if len(refs) == 1:
@@ -276,6 +316,34 @@ class Intake:
             raise
         return await self._tell(request, outcome)
 
+    async def _around(self, request: Request) -> Reply:
+        """A verb without an incident: the same steps, audited without an incident (or
+        with the ones it changed or opened)."""
+        actor = await self._admit(request, "")
+        async with self._attempt(request, "", record_success=False):
+            answer = await self._responding.around(actor, request.command, request.channel)
+        changed = [o.incident.id for o in answer.outcomes]
+        changed += [answer.opened.id] if answer.opened else []
+        await self._audit(request, ",".join(changed)[:200], "done")
+        return await self._tell_around(request, answer)
+
+    async def _tell_around(self, request: Request, answer: Answer) -> Reply:
+        private = list(answer.private)
+        stale = []
+        for outcome in answer.outcomes:
+            if await self._cards.refresh(outcome):
+                stale.append(f"#{outcome.incident.incident_number}")
+        if stale:
+            private.append(
+                f"Slack would not update the card(s) of {', '.join(stale)}; they may be stale "
+                "until the next change."
+            )
+        if answer.opened is not None:
+            private += await self._cards.show(answer.opened, request.channel)
+        if answer.blocks:
+            return Reply(list(answer.public), private[:1], list(answer.blocks))
+        return Reply(list(answer.public), private)
+
     async def _tell(self, request: Request, outcome: Outcome) -> Reply:
         if outcome.verb is Verb.SHOW:
             return Reply(private=await self._cards.show(outcome.incident, request.channel))
@@ -285,6 +353,8 @@ class Intake:
             return Reply(public=[outcome.announcement], private=private)
         if request.way is Way.SHORTCUT:
             private.append(f"Added to the notes of {incident_link(outcome.incident)}.")
+        elif request.clicked is None and request.seen is not None:
+            private.append(f"Done: {outcome.announcement}")  # from the `mine` list
         elif problems:
             private.append(
                 f"Done: {outcome.announcement} But Slack would not update the card "

@@ -4,6 +4,7 @@ delivers, and the recent actions a card shows ("@alice acknowledged 2 min ago").
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from app.blocks import LastAction
 from app.identity import VerifiedUser
@@ -20,10 +21,13 @@ class Reply:
 
     public: list[str] = field(default_factory=list)
     private: list[str] = field(default_factory=list)
+    # Block Kit for the person alone (buttons), sent with the private lines as its text.
+    private_blocks: list[dict[str, Any]] = field(default_factory=list)
 
     def __iadd__(self, other: "Reply") -> "Reply":
         self.public += other.public
         self.private += other.private
+        self.private_blocks += other.private_blocks
         return self
 
 

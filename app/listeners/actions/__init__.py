@@ -7,6 +7,7 @@ from app.listeners.actions.incident_card import (
     handle_reassign_button,
     handle_resolve_button,
 )
+from app.listeners.actions.oncall_share import handle_share_oncall_button
 
 
 def register(app: AsyncApp) -> None:
@@ -14,3 +15,4 @@ def register(app: AsyncApp) -> None:
     app.action(ActionId.RESOLVE)(handle_resolve_button)
     app.action(ActionId.ESCALATE)(handle_escalate_button)
     app.action(ActionId.REASSIGN)(handle_reassign_button)
+    app.action(ActionId.SHARE_ONCALL)(handle_share_oncall_button)
