@@ -19,11 +19,11 @@ from typing import Any
 
 import aiohttp
 
+from app.demo.slack import SlackStandIn
 from app.ids import CARD_METADATA_EVENT
 from app.store import CardRef, Store
 from bench.servers import REPO, Server, bot_env, free_port
 from bench.world import TimedPagerDuty, make_pagerduty, make_slack
-from tests.standins.slack import SlackStandIn
 
 WEBHOOK_SECRET = "bench-webhook-secret-5d2b"  # noqa: S105 - a stand-in secret
 STORM_SERVICE, STORM_CHANNEL = "PSVCSTORM", "C0STORM"

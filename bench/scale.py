@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import httpx
 
+from app.demo.server import serve_on_loopback
 from app.ids import ActionId
 from app.store import CardRef, Store
 from bench.fleet import (
@@ -33,7 +34,6 @@ from bench.fleet import (
 )
 from bench.servers import Server
 from tests.conftest import PG_URL, Bot, postgres_schema
-from tests.standins.server import serve_on_loopback
 
 OTHER_AFTER_S = 3.0  # the other channel's incident triggers this long into the storm
 CHANGED_WHILE_DOWN = 5

@@ -9,6 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
+from app.demo.pagerduty import PagerDutyStandIn, seed_responding
+from app.demo.signing import signed_headers, slash_command_body
+from app.demo.slack import SlackStandIn
 from app.ids import ActionId
 from app.pagerduty.webhooks import parse_event
 from tests.conftest import (
@@ -18,9 +21,6 @@ from tests.conftest import (
     cards_posted,
     show_card,
 )
-from tests.standins.pagerduty import PagerDutyStandIn, seed_responding
-from tests.standins.signing import signed_headers, slash_command_body
-from tests.standins.slack import SlackStandIn
 from tests.test_webhooks import webhook
 
 INCIDENT_123 = "PT4KHLK"

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from app.demo.pagerduty import PagerDutyStandIn, seed_responding
+from app.demo.slack import SlackStandIn
 from app.ids import Shortcut
 from app.settings import Settings
 from app.store import Store
 from tests.conftest import Bot, cards_posted, running_bot
 from tests.listeners.test_around_listeners import submit_page_oncall
 from tests.listeners.test_threads import shortcut_payload
-from tests.standins.pagerduty import PagerDutyStandIn, seed_responding
-from tests.standins.slack import SlackStandIn
 from tests.test_around_incident import INCIDENT_123, reads_only, refused, reply_in
 from tests.test_policy import audit_rows
 

@@ -5,9 +5,9 @@ import asyncio
 
 import pytest
 
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.slack import SlackStandIn
 from tests.conftest import Bot
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.slack import SlackStandIn
 
 INCIDENT_123 = "PT4KHLK"
 
@@ -408,7 +408,7 @@ async def test_a_note_that_timed_out_is_never_sent_twice(
 async def test_a_forged_signature_is_rejected_and_nothing_happens(
     bot: Bot, pagerduty: PagerDutyStandIn, slack: SlackStandIn
 ) -> None:
-    from tests.standins.signing import signed_headers, slash_command_body
+    from app.demo.signing import signed_headers, slash_command_body
 
     body = slash_command_body("resolve 123", response_url=bot.response_url)
     headers = signed_headers("not-the-secret", body, "application/x-www-form-urlencoded")

@@ -6,11 +6,11 @@ import logging
 
 import pytest
 
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.slack import SlackStandIn
 from app.logs import AddRequestId, JsonFormatter
 from app.settings import ConfigError, Settings, load_settings
 from tests.conftest import METRICS_TOKEN, Bot, running_bot
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.slack import SlackStandIn
 from tests.test_webhooks import webhook
 
 SCRAPER = {"authorization": f"Bearer {METRICS_TOKEN}"}

@@ -7,11 +7,11 @@ from contextlib import AsyncExitStack
 
 import pytest
 
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.slack import SlackStandIn
 from app.ids import ActionId
 from app.settings import Settings
 from tests.conftest import Bot, cards_posted, posted_card, postgres_schema, running_bot
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.slack import SlackStandIn
 from tests.test_webhooks import webhook
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from app.demo.pagerduty import PagerDutyStandIn, seed_responding
+from app.demo.slack import SlackStandIn
 from app.settings import Settings
 from tests.conftest import Bot, cards_posted, posted_card, running_bot
 from tests.listeners.test_threads import mention, thread_replies
-from tests.standins.pagerduty import PagerDutyStandIn, seed_responding
-from tests.standins.slack import SlackStandIn
 from tests.test_incident_command import INCIDENT_123, incident, refused
 from tests.test_webhooks import webhook
 

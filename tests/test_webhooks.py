@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.slack import SlackStandIn
 from app.ids import ActionId
 from app.settings import Settings
 from tests.conftest import (
@@ -20,8 +22,6 @@ from tests.conftest import (
     posted_card,
     running_bot,
 )
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.slack import SlackStandIn
 
 INCIDENT_123 = "PT4KHLK"
 

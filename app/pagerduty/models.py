@@ -195,3 +195,19 @@ class BulkUpdate(_Model):
 class Note(_Model):
     id: str | None = None
     content: str
+
+
+class DeliveryMethod(_Model):
+    url: str = ""
+    # PagerDuty sets it after repeated rejected deliveries (a wrong secret, say).
+    temporarily_disabled: bool = False
+
+
+class WebhookSubscription(_Model):
+    id: str
+    active: bool = True
+    delivery_method: DeliveryMethod = DeliveryMethod()
+
+    @property
+    def delivering(self) -> bool:
+        return self.active and not self.delivery_method.temporarily_disabled

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from app.blocks.card import CardState
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.slack import SlackStandIn
 from app.errors import NotAllowed, NotMapped, UsageError
 from app.incidents.grammar import ParsedCommand, Verb
 from app.incidents.intake import Intake, Request, Way
@@ -15,8 +17,6 @@ from app.service import Service
 from app.settings import Settings
 from app.store import AuditEntry, CardRef
 from tests.conftest import CARD_TS, fast_pagerduty_client
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.slack import SlackStandIn
 
 ALICE = "U0ALICE01"
 CARD = CardRef("C0INCIDENTS", CARD_TS)

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
+from app.demo.pagerduty import PagerDutyStandIn, seed_responding
+from app.demo.slack import SlackStandIn
 from app.ids import ActionId, BlockId, CallbackId, InputActionId, Shortcut
 from tests.conftest import Bot, cards_posted
 from tests.listeners.test_threads import shortcut_payload
 from tests.standins.contracts import load_slack_sample
-from tests.standins.pagerduty import PagerDutyStandIn, seed_responding
-from tests.standins.slack import SlackStandIn
 
 INCIDENT_123 = "PT4KHLK"
 

@@ -11,6 +11,9 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 
 from app.blocks.card import CardState
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.signing import signed_headers, slash_command_body
+from app.demo.slack import SlackStandIn
 from app.ids import CARD_METADATA_EVENT, ActionId, BlockId, InputActionId, Shortcut
 from app.settings import Settings
 from app.store import Store
@@ -22,9 +25,6 @@ from tests.conftest import (
     show_card,
 )
 from tests.listeners.test_threads import mention, shortcut_payload, thread_replies
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.signing import signed_headers, slash_command_body
-from tests.standins.slack import SlackStandIn
 
 OTHER_ORG = "T0OTHERORG"
 FAKE_CARD = {"event_type": CARD_METADATA_EVENT, "event_payload": {"incident_id": "PT4KHLK"}}

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from app.blocks.card import CardState
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.slack import SlackStandIn
 from app.ids import ActionId, BlockId, CallbackId, InputActionId
 from tests.conftest import Bot, action_ids, show_card
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.slack import SlackStandIn
 
 INCIDENT_123 = "PT4KHLK"
 
@@ -284,7 +284,7 @@ async def test_when_slack_cannot_update_the_card_the_action_stands_and_the_click
 async def test_a_forged_click_is_rejected_and_nothing_happens(
     bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn
 ) -> None:
-    from tests.standins.signing import interactivity_body, signed_headers
+    from app.demo.signing import interactivity_body, signed_headers
 
     card = await show_card(bot, slack)
     body = interactivity_body({"type": "block_actions", "actions": []})

@@ -8,11 +8,11 @@ from typing import Any
 import httpx
 import pytest
 
+from app.demo.pagerduty import PagerDutyStandIn, seed_responding
+from app.demo.slack import SlackStandIn
 from app.ids import ActionId, BlockId, CallbackId, InputActionId, MenuChoice
 from tests.conftest import Bot, show_card
 from tests.standins.contracts import load_slack_sample
-from tests.standins.pagerduty import PagerDutyStandIn, seed_responding
-from tests.standins.slack import SlackStandIn
 from tests.test_incident_command import INCIDENT_123
 
 

@@ -8,13 +8,13 @@ import copy
 from typing import Any
 from urllib.parse import urlencode
 
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.signing import FORM, signed_headers
+from app.demo.slack import SlackStandIn
 from app.ids import ActionId, BlockId, InputActionId, Shortcut
 from tests.conftest import SIGNING_SECRET, Bot, show_card
 from tests.listeners.test_threads import shortcut_payload
 from tests.standins.contracts import load_slack_sample
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.signing import FORM, signed_headers
-from tests.standins.slack import SlackStandIn
 
 GRID_USER = "W0ALICE01"  # Enterprise Grid user ids start with W
 ENTERPRISE = {"id": "E0ACME0001", "name": "Acme Corp"}

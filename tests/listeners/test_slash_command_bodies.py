@@ -8,11 +8,11 @@ from urllib.parse import urlencode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.demo.signing import FORM, new_trigger_id, signed_headers
+from app.demo.slack import SlackStandIn
 from app.incidents.usage import USAGE
 from tests.conftest import SIGNING_SECRET, Bot
 from tests.standins.contracts import load_slack_sample
-from tests.standins.signing import FORM, new_trigger_id, signed_headers
-from tests.standins.slack import SlackStandIn
 
 # The top-level field names (and a few values) of Slack's request bodies: slash commands,
 # interactivity payloads, Events API envelopes, url_verification, ssl_check, Socket Mode.

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.slack import SlackStandIn
 from app.ids import BlockId, CallbackId, InputActionId, Shortcut
 from tests.conftest import CARD_TS, Bot, posted_card
 from tests.standins.contracts import load_slack_sample
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.slack import SlackStandIn
 
 INCIDENT_123 = "PT4KHLK"
 

@@ -14,13 +14,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.server import serve_on_loopback
+from app.demo.signing import FORM, signed_headers, slash_command_body
+from app.demo.slack import SlackStandIn
 from app.ids import ActionId, Shortcut
 from tests.conftest import CARD_TS, SIGNING_SECRET, Bot, show_card
 from tests.listeners.test_threads import mention, shortcut_payload
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.server import serve_on_loopback
-from tests.standins.signing import FORM, signed_headers, slash_command_body
-from tests.standins.slack import SlackStandIn
 
 INCIDENT = "PT4KHLK"
 
