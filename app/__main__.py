@@ -1,13 +1,14 @@
-"""`python -m app [serve | doctor]`: read the configuration, then serve or check it.
-No logic lives here."""
+"""`python -m app [serve | doctor | demo]`: read the configuration, then serve or check
+it, or run the playground. No logic lives here."""
 
 import argparse
 import sys
 
 from app import doctor
+from app.demo import run as demo
 from app.logs import configure_logging
 from app.serving import serve
-from app.settings import ConfigError, load_settings
+from app.settings import NEXT_STEP, ConfigError, load_settings
 from app.web import create_app
 
 
@@ -17,18 +18,21 @@ def main(argv: list[str] | None = None) -> int:
         "command",
         nargs="?",
         default="serve",
-        choices=["serve", "doctor"],
-        help="serve (the default) runs the bot; doctor checks the live configuration",
+        choices=["serve", "doctor", "demo"],
+        help="serve (the default) runs the bot; doctor checks the live configuration; "
+        "demo runs a playground with a simulated Slack and PagerDuty",
     )
     args = parser.parse_args(argv)
     if args.command == "doctor":
         return doctor.main(sys.stdout)
+    if args.command == "demo":
+        return demo.main()
     try:
         settings = load_settings()
         configure_logging(settings.log_level, settings.log_format, settings.secret_values)
         web_app = create_app(settings)
     except ConfigError as error:
-        print(f"incident-bot cannot start: {error}", file=sys.stderr)
+        print(f"incident-bot cannot start: {error}\n{NEXT_STEP}", file=sys.stderr)
         return 2
     serve(web_app, settings)
     return 0

@@ -91,9 +91,33 @@ def build_app(
         await next()
         return None
 
+    @app.middleware
+    async def drop_replayed_requests(
+        body: dict[str, Any], next: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
+        """A signed command or interaction captured and posted again within Slack's
+        five-minute window passes the signature check; each one Slack sends has a
+        `trigger_id` (an action also its `action_ts`) of its own, so act on it once."""
+        if (key := replay_key(body)) and not await store.claim(key):
+            DEDUPE_HITS.labels("slack_replay").inc()
+            return BoltResponse(status=200, body="")
+        await next()
+        return None
+
     app.error(handle_error)
     listeners.register(app)
     return app
+
+
+def replay_key(body: dict[str, Any]) -> str | None:
+    """The claim a command or interaction makes; None for what has no trigger (events are
+    deduped by their event_id)."""
+    trigger_id = body.get("trigger_id")
+    if not isinstance(trigger_id, str) or not trigger_id:
+        return None
+    actions = body.get("actions") or [{}]
+    action_ts = actions[0].get("action_ts", "") if isinstance(actions[0], dict) else ""
+    return f"slack-trigger:{trigger_id}:{action_ts}"
 
 
 async def handle_error(error: Exception) -> None:

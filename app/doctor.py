@@ -21,7 +21,7 @@ from app.logs import MIN_SECRET_LENGTH, configure_logging
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.errors import PagerDutyMisconfigured, PagerDutyRejected, PagerDutyUnavailable
 from app.policy import load_policy
-from app.settings import ConfigError, Settings, load_settings
+from app.settings import NEXT_STEP, ConfigError, Settings, load_settings
 from app.store import Store, StoreUnavailable
 
 REQUIRED_SCOPES: frozenset[str] = frozenset(
@@ -46,6 +46,7 @@ _SLACK_CREDENTIAL_HINT = (
     "copy the Bot User OAuth Token (OAuth & Permissions) into SLACK_BOT_TOKEN; "
     "if the app was uninstalled, reinstall it from manifest.yml first"
 )
+WEBHOOK_PATH = "/pagerduty/webhooks"  # DESIGN section 1
 _SETTINGS_FIX = "set it in the environment or .env (.env.example describes every variable)"
 
 
@@ -83,6 +84,7 @@ def load_doctor_settings(out: TextIO, **overrides: object) -> Settings | None:
         report = _Report(out, secrets=())  # problems never contain values (app.settings)
         for problem in error.problems:
             report.fail("settings", problem, _SETTINGS_FIX)
+        print(NEXT_STEP, file=out)
         return None
     _Report(out, settings.secret_values).ok("settings")
     return settings
@@ -94,6 +96,7 @@ async def run_doctor(settings: Settings, *, out: TextIO) -> int:
     _check_user_map(settings, report)
     _check_yaml_files(settings, report)
     await _check_slack(settings, report)
+    await _check_slack_app_token(settings, report)
     await _check_pagerduty(settings, report)
     await _check_store(settings, report)
     return 1 if report.failed else 0
@@ -199,6 +202,75 @@ async def _check_slack(settings: Settings, report: _Report) -> None:
     report.ok("Slack scopes", f"also granted, not needed: {', '.join(extra)}" if extra else "")
 
 
+async def _check_slack_app_token(settings: Settings, report: _Report) -> None:
+    """Socket Mode's token: apps.connections.open is what the bot calls with it at start
+    (it only hands out a WebSocket URL, which expires unused)."""
+    check = "Slack app token"
+    if settings.slack_app_token is None:
+        report.ok(check, "SLACK_APP_TOKEN not set: HTTP mode, Slack posts to /slack/events")
+        return
+    client = AsyncWebClient(base_url=str(settings.slack_api_url), timeout=15)
+    try:
+        await client.apps_connections_open(app_token=settings.slack_app_token.get_secret_value())
+    except SlackApiError as error:
+        code = str(error.response.get("error", "unknown_error"))
+        report.fail(
+            check,
+            f"Slack refused it for Socket Mode ({code})",
+            "create an app-level token with connections:write (Basic Information > App-Level "
+            "Tokens), turn Socket Mode on, and put the token in SLACK_APP_TOKEN",
+        )
+    except (aiohttp.ClientError, TimeoutError) as error:
+        report.fail(
+            check,
+            f"cannot reach Slack at {settings.slack_api_url} ({type(error).__name__})",
+            "check SLACK_API_URL, DNS and any outbound proxy or firewall",
+        )
+    else:
+        report.ok(check, "Socket Mode")
+
+
+async def _check_webhook_subscription(
+    settings: Settings, client: PagerDutyClient, report: _Report
+) -> None:
+    """PagerDuty disables a subscription whose deliveries keep being refused (a secret that
+    no longer matches after a rotation does exactly that), and says so nowhere else."""
+    check = "PagerDuty webhook subscription"
+    subscriptions = await client.list_webhook_subscriptions()
+    ours = [s for s in subscriptions if s.delivery_method.url.rstrip("/").endswith(WEBHOOK_PATH)]
+    if not ours:
+        report.fail(
+            check,
+            f"no subscription delivers to …{WEBHOOK_PATH}, so cards only change at the "
+            "periodic reconcile",
+            f"add a Generic Webhook (v3) to https://<this bot>{WEBHOOK_PATH} (Integrations > "
+            "Generic Webhooks) and put its signing secret in PAGERDUTY_WEBHOOK_SECRETS",
+        )
+        return
+    if stopped := [s for s in ours if not s.delivering]:
+        reason = (
+            "temporarily disabled after repeated refused deliveries"
+            if any(s.delivery_method.temporarily_disabled for s in stopped)
+            else "inactive"
+        )
+        report.fail(
+            check,
+            f"{', '.join(s.id for s in stopped)} is {reason}",
+            "make PAGERDUTY_WEBHOOK_SECRETS hold the subscription's signing secret, then "
+            "enable it again (Integrations > Generic Webhooks)",
+        )
+        return
+    if not settings.webhook_secrets:
+        report.fail(
+            check,
+            "PAGERDUTY_WEBHOOK_SECRETS is empty, so every delivery is refused (and PagerDuty "
+            "will disable the subscription)",
+            "put the subscription's signing secret in PAGERDUTY_WEBHOOK_SECRETS",
+        )
+        return
+    report.ok(check, ", ".join(f"{s.id} active" for s in ours))
+
+
 async def _check_pagerduty(settings: Settings, report: _Report) -> None:
     check = "PagerDuty API token"
     # One retry at most: doctor should answer within seconds, not ride out an outage.
@@ -240,6 +312,14 @@ async def _check_pagerduty(settings: Settings, report: _Report) -> None:
         )
     else:
         report.ok(check)
+        try:
+            await _check_webhook_subscription(settings, client, report)
+        except (PagerDutyMisconfigured, PagerDutyUnavailable, PagerDutyRejected) as error:
+            report.fail(
+                "PagerDuty webhook subscription",
+                f"could not list subscriptions ({type(error).__name__})",
+                "run doctor again; the key needs read access to Webhook Subscriptions",
+            )
     finally:
         await client.aclose()
 

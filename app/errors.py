@@ -50,6 +50,10 @@ class NotMapped(BotError):
     """A Slack user without a verified PagerDuty user."""
 
 
+class OutsideWorkspace(BotError):
+    """A person from a Slack workspace the bot does not act for (Slack Connect)."""
+
+
 class NotAllowed(BotError):
     """The authorization policy refuses; `rule` is the rule's number (0: the channels)."""
 

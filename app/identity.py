@@ -6,7 +6,7 @@ so nobody can act as someone else by typing an address.
 """
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -15,10 +15,11 @@ from cachetools import TTLCache
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from app.errors import NotMapped, SlackUnavailable
+from app.errors import SLACK_FAILURES, NotMapped, SlackUnavailable, slack_error_reason
 from app.mrkdwn import escape
 from app.pagerduty.client import PagerDutyClient
-from app.pagerduty.models import User
+from app.pagerduty.errors import PagerDutyError
+from app.pagerduty.models import Reference, User
 from app.settings import ConfigError, read_yaml_mapping
 from app.single_flight import SingleFlight
 
@@ -72,6 +73,39 @@ class IdentityResolver:
         # Only successes are cached: someone who just got mapped works at once.
         self._cache: TTLCache[str, VerifiedUser] = TTLCache(maxsize=10_000, ttl=ttl_seconds)
         self._lookups: SingleFlight[tuple[str, str], VerifiedUser] = SingleFlight()
+        self._mentions: TTLCache[str, str] = TTLCache(maxsize=10_000, ttl=ttl_seconds)
+
+    async def mention_of(self, user: User) -> str:
+        """`<@U…>` for a PagerDuty user who must act now (a reassign target, a new assignee),
+        so Slack notifies them; their name when no Slack user has their email."""
+        cached = self._mentions.get(user.id)
+        if cached is not None:
+            return cached
+        email = user.email.lower()
+        slack_id = next((s for s, e in self._user_map.items() if e.lower() == email), None)
+        if slack_id is None:
+            try:
+                found = await self._slack.users_lookupByEmail(email=user.email)
+                slack_id = str((found.get("user") or {}).get("id") or "") or None
+            except SLACK_FAILURES as error:
+                logger.debug("no Slack user for a PagerDuty user: %s", slack_error_reason(error))
+        mention = f"<@{slack_id}>" if slack_id else escape(user.name)
+        self._mentions[user.id] = mention
+        return mention
+
+    async def mentions_of(self, users: Iterable[Reference], *, actor: VerifiedUser) -> str:
+        """'<@U…>, <@U…>' for PagerDuty user references (assignees); the actor among them
+        is named, not mentioned."""
+        mentions = []
+        for ref in users:
+            if ref.id == actor.pagerduty.id:
+                mentions.append(escape(actor.pagerduty.name))
+                continue
+            try:
+                mentions.append(await self.mention_of(await self._pagerduty.get_user(ref.id)))
+            except PagerDutyError:
+                mentions.append(escape(ref.summary))
+        return ", ".join(mentions)
 
     async def resolve(self, slack_user_id: str, *, who: str = "You") -> VerifiedUser:
         """Raise `NotMapped` (saying why and how to fix it) unless PagerDuty confirms."""

@@ -15,6 +15,19 @@ class ActionId(StrEnum):
     RESOLVE = "incident_resolve"
     ESCALATE = "incident_escalate"
     REASSIGN = "incident_reassign"
+    SHARE_ONCALL = "oncall_share"  # on the private on-call answer: post it in the channel
+    MORE = "incident_more"  # the card's More menu; each option's value is a `MenuChoice`
+
+
+class MenuChoice(StrEnum):
+    """The entries of a card's More menu; each opens a small modal."""
+
+    SNOOZE = "snooze"
+    PRIORITY = "priority"
+    URGENCY = "urgency"
+    TEAM = "reassign_team"
+    MERGE = "merge"
+    BRIDGE = "bridge"
 
 
 class CallbackId(StrEnum):
@@ -23,6 +36,13 @@ class CallbackId(StrEnum):
     RESOLVE_MODAL = "resolve_incident_modal"
     REASSIGN_MODAL = "reassign_incident_modal"
     ESCALATE_MODAL = "escalate_incident_modal"
+    PAGE_ONCALL_MODAL = "page_oncall_modal"
+    SNOOZE_MODAL = "snooze_incident_modal"
+    PRIORITY_MODAL = "priority_incident_modal"
+    URGENCY_MODAL = "urgency_incident_modal"
+    TEAM_MODAL = "reassign_team_incident_modal"
+    MERGE_MODAL = "merge_incident_modal"
+    BRIDGE_MODAL = "bridge_incident_modal"
 
 
 class Shortcut(StrEnum):
@@ -30,6 +50,7 @@ class Shortcut(StrEnum):
 
     ESCALATE = "escalate_incident"
     ADD_NOTE = "add_to_incident_notes"
+    PAGE_ONCALL = "page_oncall_about_this"
 
 
 class EventType(StrEnum):
@@ -45,6 +66,17 @@ class BlockId(StrEnum):
     ASSIGNEE = "assignee"
     LEVEL = "level"
     NOTE = "note"
+    TITLE = "title"
+    SERVICE = "service"
+    SERVICE_NAME = "service_name"
+    URGENCY = "urgency"
+    DURATION = "duration"
+    CUSTOM_DURATION = "custom_duration"
+    PRIORITY = "priority"
+    POLICY = "policy"
+    MERGE_TARGET = "merge_target"
+    BRIDGE_URL = "bridge_url"
+    BRIDGE_NUMBER = "bridge_number"
 
 
 class InputActionId(StrEnum):
@@ -52,6 +84,17 @@ class InputActionId(StrEnum):
     ASSIGNEE = "assignee_select"
     LEVEL = "level_input"
     NOTE = "note_input"
+    TITLE = "title_input"
+    SERVICE = "service_select"
+    SERVICE_NAME = "service_name_input"
+    URGENCY = "urgency_choice"  # radio buttons: high or low
+    DURATION = "duration_select"
+    CUSTOM_DURATION = "custom_duration_input"
+    PRIORITY = "priority_select"
+    POLICY = "policy_select"  # an external select: options load as the person types
+    MERGE_TARGET = "merge_target_input"
+    BRIDGE_URL = "bridge_url_input"
+    BRIDGE_NUMBER = "bridge_number_input"
 
 
 # Message metadata on every card, so a thread reply can find its incident.

@@ -13,14 +13,21 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Set per HTTP request; Bolt's listener tasks copy the context, so the PagerDuty and Slack
 # calls a click causes log the same id as the click.
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
 
-# Attributes every LogRecord has; anything else came in through `extra=`.
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# Attributes every LogRecord has; anything else came in through `extra=`. uvicorn adds
+# `color_message`, the same text with ANSI colours: noise in a JSON line.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 # Shorter "secrets" would redact ordinary words ("s[redacted]ttings"); settings refuse them.
 MIN_SECRET_LENGTH = 8
@@ -156,6 +163,14 @@ class Throttle(logging.Filter):
         return True
 
 
+class DropBoltTokenNotice(logging.Filter):
+    """Bolt warns that `token` is unused whenever SLACK_BOT_TOKEN is in the environment,
+    because we hand it our own client (which carries that very token): not news."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
 class AddRequestId(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = REQUEST_ID.get()
@@ -200,6 +215,7 @@ def log_handler(fmt: str, secrets: Iterable[str], stream: Any = None) -> logging
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(Throttle())
     handler.addFilter(AddRequestId())
+    handler.addFilter(DropBoltTokenNotice())
     handler.addFilter(Redact(secrets))
     handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
     return handler

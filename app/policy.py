@@ -38,13 +38,14 @@ class Rule:
     def applies(self, verb: Verb, urgency: str) -> bool:
         return verb in self.verbs and self.urgency in (None, urgency)
 
-    def refusal(self, verb: Verb, number: int) -> NotAllowed:
+    def refusal(self, verb: Verb, number: int | None) -> NotAllowed:
         who = [f"user group {g}" for g in sorted(self.groups)]
         who += [f"<@{u}>" for u in sorted(self.users)]
         which = f"{self.urgency}-urgency incidents" if self.urgency else "incidents"
+        what = f" to #{number}" if number is not None else ""
         return NotAllowed(
             f"Policy rule {self.number} lets only {', '.join(who)} {verb} {which}, so "
-            f"nothing was done to #{number}. Ask one of them, or whoever runs incident-bot.",
+            f"nothing was done{what}. Ask one of them, or whoever runs incident-bot.",
             rule=self.number,
         )
 
@@ -90,7 +91,7 @@ class Policy:
         *,
         verb: Verb,
         urgency: str,
-        number: int,
+        number: int | None,
         slack_user_id: str,
         groups: GroupDirectory,
     ) -> None:

@@ -20,10 +20,13 @@ from app.channel_routes import load_channel_routes
 from app.identity import IdentityResolver, load_user_map
 from app.incidents.actions import IncidentActions
 from app.incidents.cards import IncidentCards
+from app.incidents.installation import InstallationLookup
 from app.incidents.intake import Intake
 from app.incidents.locks import IncidentLocks
 from app.incidents.outcomes import RecentActions
+from app.incidents.responding import LatestUpdates, Responding
 from app.incidents.sync import CardSync
+from app.incidents.updates import IncidentUpdates
 from app.listeners.reporting import Reporter
 from app.pagerduty.client import PagerDutyClient
 from app.policy import GroupDirectory, load_policy
@@ -64,11 +67,36 @@ class Service:
         )
         policy = load_policy(settings.policy_file)
         recent = RecentActions(store)
-        locks = IncidentLocks(pagerduty, store)
-        cards = IncidentCards(slack, store, pagerduty, recent)
         posting = ChannelPostingQueue()
-        actions = IncidentActions(pagerduty, locks, identity, policy, GroupDirectory(slack), recent)
-        intake = Intake(actions=actions, cards=cards, identity=identity, policy=policy, store=store)
+        status_updates = LatestUpdates()
+        routes = load_channel_routes(settings.channel_routes_file)
+        groups = GroupDirectory(slack)
+        locks = IncidentLocks(pagerduty, store)
+        installation = InstallationLookup(slack, settings.allowed_team_ids)
+        cards = IncidentCards(slack, store, pagerduty, recent, installation, status_updates)
+        responding = Responding(
+            pagerduty, locks, identity, policy, groups, recent, routes, status_updates
+        )
+        updates = IncidentUpdates(pagerduty, locks, policy, groups)
+        actions = IncidentActions(
+            pagerduty,
+            locks,
+            identity,
+            policy,
+            groups,
+            recent,
+            extra=[updates.actions, responding.actions],
+        )
+        intake = Intake(
+            actions=actions,
+            cards=cards,
+            identity=identity,
+            policy=policy,
+            store=store,
+            installation=installation,
+            responding=responding,
+            updates=updates,
+        )
         reporter = Reporter(slack)
         background = pagerduty.background()
         sync = CardSync(
@@ -78,7 +106,7 @@ class Service:
             recent=recent,
             posting=posting,
             store=store,
-            routes=load_channel_routes(settings.channel_routes_file),
+            routes=routes,
             holder=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
             lease=timedelta(seconds=settings.webhook_lease_seconds),
         )

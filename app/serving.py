@@ -201,6 +201,7 @@ def serve(web_app: ASGIApp, settings: Settings) -> None:
         port=settings.port,
         http=guarded_protocol(limits),
         log_config=None,
+        access_log=False,  # app.logs.RequestLog logs each request once, with its request id
         # Open requests get this long after SIGTERM; the actions they started then get
         # SHUTDOWN_GRACE_SECONDS more (see app.web's lifespan).
         timeout_graceful_shutdown=10,

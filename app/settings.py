@@ -4,6 +4,8 @@
 every problem and how to fix it, without ever echoing a value (values may be secrets).
 """
 
+import os
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -14,14 +16,19 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
-    model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from app.store.records import Retention
 
 METRICS_TOKEN_MIN_LENGTH = 24
+NEXT_STEP = "copy .env.example to .env and fill it in; `scripts/run doctor` checks it live"
+"""The line that ends every report of invalid settings (serve and doctor)."""
+_TEAM_ID = re.compile(r"[TE][A-Z0-9]{2,20}")
 
 
 class ConfigError(Exception):
@@ -32,10 +39,15 @@ class ConfigError(Exception):
         self.problems = problems
 
 
+def is_placeholder(value: str) -> bool:
+    """`.env.example`'s fill-me-in values (`xoxb-your-bot-token`) count as unset."""
+    return "your-" in value.lower() or (value.startswith("<") and value.endswith(">"))
+
+
 def _require_prefix(value: SecretStr, prefix: str, what: str) -> SecretStr:
     secret = value.get_secret_value().strip()
-    if not secret:
-        raise ValueError(f"is empty; set it to your {what}")
+    if not secret or is_placeholder(secret):
+        raise ValueError(f"is not set; set it to your {what}")
     if not secret.startswith(prefix):
         raise ValueError(f"must be a {what} starting with '{prefix}'")
     return SecretStr(secret)
@@ -48,9 +60,12 @@ class Settings(BaseSettings):
     )
 
     slack_bot_token: SecretStr
-    slack_signing_secret: SecretStr = SecretStr("")
+    # Before the signing secret: whether that one is required depends on it.
     slack_app_token: SecretStr | None = None
+    slack_signing_secret: SecretStr = Field(default=SecretStr(""), validate_default=True)
     slack_api_url: AnyHttpUrl = AnyHttpUrl("https://slack.com/api/")
+    # Other workspaces (Slack Connect) whose people the bot acts for, comma-separated.
+    slack_allowed_team_ids: str = ""
     pagerduty_api_token: SecretStr
     pagerduty_api_url: AnyHttpUrl = AnyHttpUrl("https://api.pagerduty.com")
     pagerduty_webhook_secrets: SecretStr = SecretStr("")
@@ -92,13 +107,28 @@ class Settings(BaseSettings):
     def _app_token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
             return None
+        if is_placeholder(value.get_secret_value()):
+            return None
         return _require_prefix(value, "xapp-", "Slack app-level token with connections:write")
+
+    @field_validator("slack_allowed_team_ids")
+    @classmethod
+    def _team_ids(cls, value: str) -> str:
+        for team_id in (part.strip() for part in value.split(",")):
+            if team_id and not _TEAM_ID.fullmatch(team_id):
+                raise ValueError(
+                    "must list Slack workspace or organisation ids (T… or E…, from the "
+                    "workspace's admin page), separated by commas"
+                )
+        return value
 
     @field_validator("pagerduty_api_token")
     @classmethod
     def _pagerduty_token(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().strip():
-            raise ValueError("is empty; create a REST API key under Integrations > API Access Keys")
+        if not value.get_secret_value().strip() or is_placeholder(value.get_secret_value()):
+            raise ValueError(
+                "is not set; create a REST API key under Integrations > API Access Keys"
+            )
         return SecretStr(value.get_secret_value().strip())
 
     @field_validator("metrics_token")
@@ -125,15 +155,49 @@ class Settings(BaseSettings):
             raise ValueError(f"names '{value}', which is not a readable file")
         return value
 
-    @model_validator(mode="after")
-    def _signing_secret_in_http_mode(self) -> "Settings":
-        # Bolt only notices an empty secret at the first request; refuse it at start.
-        if self.slack_app_token is None and not self.slack_signing_secret.get_secret_value():
+    @field_validator("slack_signing_secret")
+    @classmethod
+    def _signing_secret_in_http_mode(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        # Bolt only notices an empty secret at the first request; refuse it at start. A field
+        # check (not a model one) so it is reported together with every other problem.
+        secret = value.get_secret_value().strip()
+        if is_placeholder(secret):
+            secret = ""
+        if info.data.get("slack_app_token") is None and not secret:
             raise ValueError(
-                "SLACK_SIGNING_SECRET is empty; copy it from Basic Information > App Credentials"
+                "is empty; copy it from Basic Information > App Credentials"
                 " (or set SLACK_APP_TOKEN to use Socket Mode)"
             )
-        return self
+        return SecretStr(secret)
+
+    @field_validator("database_url")
+    @classmethod
+    def _usable_store(cls, value: str) -> str:
+        """A scheme the store speaks and, for SQLite, a file this process may write: found
+        here, it is one line at start instead of a traceback from the first query."""
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("is not a database URL (sqlite:///path or postgresql://…)") from None
+        backend = url.drivername.partition("+")[0]
+        if backend not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError(
+                f"uses {backend!r}, which the store does not support; use sqlite:///path "
+                "or postgresql://…"
+            )
+        if backend == "sqlite" and url.database not in (None, "", ":memory:"):
+            path = Path(url.database).absolute()
+            writable = path if path.exists() else path.parent
+            if not os.access(writable, os.W_OK):
+                raise ValueError(
+                    f"names {path}, which this process (uid {os.getuid()}) cannot write; "
+                    "point it at a writable directory (the container image uses /data)"
+                )
+        return value
+
+    @property
+    def allowed_team_ids(self) -> frozenset[str]:
+        return frozenset(t.strip() for t in self.slack_allowed_team_ids.split(",") if t.strip())
 
     @property
     def secret_values(self) -> list[str]:

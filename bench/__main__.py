@@ -21,6 +21,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from app.demo.server import serve_on_loopback
+from app.demo.slack import SlackStandIn
 from bench import load, scale
 from bench.parse_stall import longest_parse_stall_ms
 from bench.report import table, targets
@@ -28,8 +30,6 @@ from bench.scale_report import scale_table
 from bench.servers import Server, bot_env, free_port, pin_this_process, start_server
 from bench.world import SIGNING_SECRET, TimedPagerDuty, make_pagerduty, make_slack
 from tests.standins.contracts import CONTRACTS_DIR
-from tests.standins.server import serve_on_loopback
-from tests.standins.slack import SlackStandIn
 
 WARM_UP_REQUESTS = 5
 SCENARIOS = ("slash", "storm", "restart", "crash", "replicas")

@@ -21,6 +21,7 @@ import aiohttp
 from pydantic import SecretStr
 from slack_sdk.web.async_client import AsyncWebClient
 
+from app.demo.slack import SlackStandIn
 from app.ids import CARD_METADATA_EVENT
 from app.incidents.cards import IncidentCards, card_digest
 from app.incidents.outcomes import RecentActions
@@ -28,7 +29,6 @@ from app.pagerduty.client import PagerDutyClient
 from app.store import CardRef, Store
 from bench.servers import REPO, Server, bot_env, free_port
 from bench.world import BOT_TOKEN, PAGERDUTY_TOKEN, TimedPagerDuty, make_pagerduty, make_slack
-from tests.standins.slack import SlackStandIn
 
 WEBHOOK_SECRET = "bench-webhook-secret-5d2b"  # noqa: S105 - a stand-in secret
 STORM_SERVICE, STORM_CHANNEL = "PSVCSTORM", "C0STORM"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from tests.standins.signing import FORM, signed_headers, slash_command_body
+from app.demo.signing import FORM, signed_headers, slash_command_body
 
 SLACK_DEADLINE = 3.0  # Slack shows the user an error for anything answered later
 CLIENT_TIMEOUT = 10.0

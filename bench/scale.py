@@ -15,6 +15,8 @@ from typing import Any
 import aiohttp
 import httpx
 
+from app.demo.server import serve_on_loopback
+from app.demo.signing import interactivity_body, signed_headers
 from app.ids import ActionId
 from app.store import CardRef, Store
 from bench.fleet import (
@@ -34,8 +36,6 @@ from bench.fleet import (
 from bench.servers import Server
 from bench.world import SIGNING_SECRET
 from tests.conftest import PG_URL, Bot, postgres_schema
-from tests.standins.server import serve_on_loopback
-from tests.standins.signing import interactivity_body, signed_headers
 
 OTHER_AFTER_S = 3.0  # the other channel's incident triggers this long into the storm
 CHANGED_WHILE_DOWN = 5
@@ -277,7 +277,7 @@ async def replicas(wait: float, ready_cap: float) -> dict[str, Any]:
                     for block in (redraws[-1].get("blocks") or [] if redraws else [])
                     if block.get("block_id") == "incident_last_action"
                 ]
-                kept = "U0ALICE01" in str(last_action)
+                kept = "Alice Example" in str(last_action)
             return {
                 "cards": len(ref.get(incident["id"], [])),
                 "acknowledged_lines_in_thread": len(lines),

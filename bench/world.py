@@ -10,8 +10,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tests.standins.pagerduty import PagerDutyStandIn, RecordedRequest, seed_default
-from tests.standins.slack import SlackStandIn, seed_default_slack
+from app.demo.pagerduty import PagerDutyStandIn, RecordedRequest, seed_default
+from app.demo.slack import SlackStandIn, seed_default_slack
 
 SIGNING_SECRET = "bench-signing-secret-3c7e1a"  # noqa: S105 - a stand-in secret
 BOT_TOKEN = "xoxb-bench-bot-token-81f0"  # noqa: S105
@@ -24,7 +24,7 @@ class TimedPagerDuty(PagerDutyStandIn):
     stamping each request's arrival and each note's landing with `time.perf_counter()`."""
 
     def __init__(self, api_token: str) -> None:
-        super().__init__(api_token=api_token, spec=None)
+        super().__init__(api_token=api_token)
         self.arrivals: list[float] = []
         self.landed: list[tuple[float, str]] = []
 

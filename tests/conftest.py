@@ -19,15 +19,21 @@ import asyncpg
 import httpx
 import pytest
 
+from app.demo.pagerduty import PagerDutyStandIn, seed_default
+from app.demo.server import serve_on_loopback
+from app.demo.signing import (
+    interactivity_body,
+    new_trigger_id,
+    signed_headers,
+    slash_command_body,
+)
+from app.demo.slack import SlackStandIn, seed_default_slack
 from app.ids import CARD_METADATA_EVENT
 from app.pagerduty.client import PagerDutyClient
 from app.settings import Settings, load_settings
 from app.web import create_app
 from tests.standins.contracts import load_slack_sample
-from tests.standins.pagerduty import PagerDutyStandIn, load_pagerduty_spec, seed_default
-from tests.standins.server import serve_on_loopback
-from tests.standins.signing import interactivity_body, signed_headers, slash_command_body
-from tests.standins.slack import SlackStandIn, seed_default_slack
+from tests.standins.spec import load_pagerduty_spec
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 SIGNING_SECRET = "test-signing-secret-5f2a9c"
@@ -58,7 +64,7 @@ async def pagerduty() -> AsyncIterator[PagerDutyStandIn]:
     spec = load_pagerduty_spec()
     if spec is None and os.environ.get("CI"):
         pytest.fail("CI must check requests against PagerDuty's spec: ../shared/contracts missing")
-    standin = PagerDutyStandIn(api_token=PAGERDUTY_TOKEN, spec=spec)
+    standin = PagerDutyStandIn(api_token=PAGERDUTY_TOKEN, validator=spec)
     seed_default(standin)
     async with serve_on_loopback(standin.app) as url:
         standin.url = url  # type: ignore[attr-defined]
@@ -115,7 +121,8 @@ class Bot:
         return await self.http.post("/slack/events", content=body, headers=headers)
 
     async def interact(self, payload: dict[str, Any]) -> httpx.Response:
-        body = interactivity_body(payload)
+        """An interaction as Slack sends it: each with a `trigger_id` of its own."""
+        body = interactivity_body({**payload, "trigger_id": new_trigger_id()})
         headers = signed_headers(SIGNING_SECRET, body, "application/x-www-form-urlencoded")
         return await self.http.post("/slack/events", content=body, headers=headers)
 

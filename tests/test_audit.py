@@ -5,11 +5,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.slack import SlackStandIn
 from app.settings import Settings
 from app.store import AuditEntry, Store
 from tests.conftest import Bot, posted_card
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.slack import SlackStandIn
 
 
 @pytest.fixture

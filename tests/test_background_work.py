@@ -5,12 +5,12 @@ no second card after a crash, ready before catching up."""
 import asyncio
 from datetime import timedelta
 
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.slack import SlackStandIn
 from app.ids import CARD_METADATA_EVENT
 from app.settings import Settings
 from app.store import CardRef, Store
 from tests.conftest import Bot, cards_posted, running_bot
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.slack import SlackStandIn
 from tests.test_webhooks import INCIDENT_123, webhook
 
 SEARCH = ("PSVC009", "Search")  # no route of its own: its cards go to C0INCIDENTS

@@ -1,23 +1,21 @@
 """Cards and modals are pure Block Kit: every button, escape and Slack limit, without a server."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from app.blocks import (
-    CardState,
-    LastAction,
-    assignee_from,
-    gone_card,
-    incident_card,
-    reassign_modal,
-    resolution_from,
-    resolve_modal,
-)
+from app.blocks.card import CardState, LastAction, gone_card, incident_card
+from app.blocks.modals import assignee_from, reassign_modal, resolution_from, resolve_modal
 from app.ids import CARD_METADATA_EVENT, ActionId, BlockId, CallbackId, InputActionId
-from app.pagerduty.models import Incident
+from app.pagerduty.models import (
+    ConferenceBridge,
+    Incident,
+    PendingAction,
+    Reference,
+    ResolveReason,
+)
 
 EVIL = "<!channel> db & cache <@U0BOSS> down"
 
@@ -70,7 +68,7 @@ def make_incident(
 
 
 def card(incident: Incident, level: int | None = 1, levels: int | None = 3) -> dict[str, Any]:
-    last = LastAction("U0ALICE01", "acknowledged", datetime(2024, 3, 8, 5, 12, tzinfo=UTC))
+    last = LastAction("Alice Example", "acknowledged", datetime(2024, 3, 8, 5, 12, tzinfo=UTC))
     return incident_card(incident, level=level, levels=levels, last_action=last)
 
 
@@ -101,9 +99,12 @@ def test_a_triggered_card_offers_acknowledge_resolve_escalate_reassign_in_that_o
         ActionId.RESOLVE,
         ActionId.ESCALATE,
         ActionId.REASSIGN,
+        ActionId.MORE,
     ]
     assert buttons[0]["style"] == "primary"
-    assert all(b["text"] == {**b["text"], "type": "plain_text", "emoji": True} for b in buttons)
+    assert all(
+        b["text"] == {**b["text"], "type": "plain_text", "emoji": True} for b in buttons[:-1]
+    )
 
 
 def test_an_acknowledged_card_drops_acknowledge() -> None:
@@ -112,6 +113,7 @@ def test_an_acknowledged_card_drops_acknowledge() -> None:
         ActionId.RESOLVE,
         ActionId.ESCALATE,
         ActionId.REASSIGN,
+        ActionId.MORE,
     ]
 
 
@@ -126,7 +128,9 @@ def test_a_resolved_card_has_no_actions_block_at_all() -> None:
 def test_every_button_value_round_trips_with_the_state_the_card_showed(
     status: str, level: int | None
 ) -> None:
-    buttons = actions(card(make_incident(status), level=level))
+    buttons = [
+        b for b in actions(card(make_incident(status), level=level)) if b["type"] == "button"
+    ]
     assert buttons
     for button in buttons:
         assert len(button["value"]) <= 2000
@@ -157,7 +161,7 @@ def test_the_card_shows_fields_and_the_last_action_in_each_readers_time_zone() -
     )
     context = [b for b in message["blocks"] if b["type"] == "context"]
     assert context[0]["elements"][0]["text"] == (
-        "<@U0ALICE01> acknowledged <!date^1709874720^{ago}|2024-03-08T05:12:00Z>"
+        "Alice Example acknowledged <!date^1709874720^{ago}|2024-03-08T05:12:00Z>"
     )
     assert message["text"] == "Incident #123: checkout API error rate high (triggered)"
 
@@ -330,3 +334,52 @@ def test_an_empty_or_odd_view_state_reads_as_no_note_and_no_assignee(
 ) -> None:
     assert resolution_from(state) == ""
     assert assignee_from(state) is None
+
+
+def fields_of(message: dict[str, Any]) -> dict[str, str]:
+    return dict(f["text"].split("\n", 1) for f in message["blocks"][0]["fields"])
+
+
+def test_a_snoozed_card_says_until_when_in_each_readers_time_zone() -> None:
+    until = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
+    at = until.strftime("%Y-%m-%dT%H:%M:%SZ")
+    incident = make_incident("acknowledged").model_copy(
+        update={"pending_actions": [PendingAction(type="unacknowledge", at=until)]}
+    )
+
+    shown = fields_of(card(incident))["*Snoozed until*"]
+
+    assert shown == f"<!date^{int(until.timestamp())}^{{time}}|{at}>"
+
+
+def test_the_bridge_is_a_join_link_and_a_link_slack_would_misread_is_shown_as_text() -> None:
+    bridge = ConferenceBridge(
+        conference_url="https://meet.example.com/a?b=1&c=2", conference_number="+1 555"
+    )
+    odd = ConferenceBridge(conference_url="zoom <!channel>", conference_number=None)
+
+    good = fields_of(card(make_incident().model_copy(update={"conference_bridge": bridge})))
+    bad = fields_of(card(make_incident().model_copy(update={"conference_bridge": odd})))
+
+    assert good["*Conference bridge*"] == "<https://meet.example.com/a?b=1&amp;c=2|Join> · +1 555"
+    assert bad["*Conference bridge*"] == "zoom &lt;!channel&gt;"
+    assert "*Conference bridge*" not in fields_of(card(make_incident()))
+
+
+def test_a_card_of_an_incident_pagerduty_merged_says_into_which_and_has_no_buttons() -> None:
+    into = Reference(
+        id="PT9TGT0",
+        summary="[#200] <b>storm</b>",
+        html_url="https://acme.pagerduty.com/incidents/PT9TGT0",
+    )
+    reason = ResolveReason(type="merge_resolve_reason", incident=into)
+    merged = make_incident("resolved", assignees=()).model_copy(update={"resolve_reason": reason})
+
+    message = card(merged)
+
+    assert actions(message) == []
+    assert message["blocks"][0]["text"]["text"] == (
+        ":twisted_rightwards_arrows: <https://acme.pagerduty.com/incidents/PT4KHLK|#123 checkout "
+        "API error rate high> was merged into <https://acme.pagerduty.com/incidents/PT9TGT0|"
+        "[#200] &lt;b&gt;storm&lt;/b&gt;>"
+    )

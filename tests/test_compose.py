@@ -36,9 +36,17 @@ def test_the_load_balancer_is_the_only_published_port_and_points_at_the_replicas
 
 def test_secrets_come_from_the_env_file_not_the_compose_file() -> None:
     bot = compose()["services"]["bot"]
-    assert bot["env_file"] == ".env"
+    assert bot["env_file"] == [{"path": ".env", "required": False}]
     for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "PAGERDUTY_API_TOKEN"):
         assert name not in bot["environment"]
+
+
+def test_compose_runs_without_a_dotenv_file_and_documents_the_postgres_password() -> None:
+    """`docker compose up` on a fresh clone must not stop at "Couldn't find env file"."""
+    [env_file] = compose()["services"]["bot"]["env_file"]
+    assert env_file["required"] is False
+    assert "POSTGRES_PASSWORD" in (REPO / ".env.example").read_text()
+    assert "POSTGRES_PASSWORD" in (REPO / "README.md").read_text()
 
 
 def test_the_load_balancer_does_not_pass_metrics_through() -> None:

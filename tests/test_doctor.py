@@ -5,14 +5,17 @@ import io
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.slack import SlackStandIn
 from app.doctor import REQUIRED_SCOPES, load_doctor_settings, run_doctor
-from app.settings import Settings
+from app.settings import NEXT_STEP, Settings
 from tests.conftest import BOT_TOKEN, PAGERDUTY_TOKEN, SIGNING_SECRET
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.slack import SlackStandIn
+from tests.standins.contracts import load_slack_sample
 
-SECRETS = (BOT_TOKEN, SIGNING_SECRET, PAGERDUTY_TOKEN)
+APP_TOKEN = "xapp-1-A0INCBOT1-doctor"
+SECRETS = (BOT_TOKEN, SIGNING_SECRET, PAGERDUTY_TOKEN, APP_TOKEN)
 
 
 async def doctor(settings: Settings) -> tuple[int, list[str]]:
@@ -54,6 +57,8 @@ async def test_a_healthy_configuration_passes_every_check_and_exits_0(
         "Slack bot token",
         "Slack scopes",
         "PagerDuty API token",
+        "PagerDuty webhook subscription",
+        "Slack app token",
         "store",
     }
     assert {line_for(lines, check) for check in checks} == set(lines)
@@ -111,7 +116,9 @@ async def test_a_revoked_slack_token_fails_with_how_to_get_a_new_one_and_exits_1
 async def test_slacks_own_invalid_auth_answer_is_recognised(
     settings: Settings, slack: SlackStandIn, pagerduty: PagerDutyStandIn
 ) -> None:
-    slack.fail_next_from_sample("auth.test", "error.invalid_auth.response.json")
+    slack.fail_next_from_sample(
+        "auth.test", load_slack_sample("web_api/error.invalid_auth.response.json")
+    )
 
     status, lines = await doctor(settings)
 
@@ -195,9 +202,10 @@ def test_invalid_settings_print_every_problem_without_values() -> None:
     )
 
     assert settings is None
-    lines = out.getvalue().splitlines()
+    *lines, next_step = out.getvalue().splitlines()
     assert len(lines) == 2
     assert all(line.startswith("FAIL settings: ") for line in lines)
+    assert next_step == NEXT_STEP
     assert any("SLACK_BOT_TOKEN" in line for line in lines)
     assert any("PAGERDUTY_API_TOKEN" in line for line in lines)
     assert "not-a-bot-token-but-secret" not in out.getvalue()
@@ -226,3 +234,77 @@ async def test_an_unreachable_store_fails_without_showing_its_url(
     assert status == 1
     assert line_for(lines, "store").startswith("FAIL store: the store is unavailable")
     assert "hunter2secret" not in "\n".join(lines)
+
+
+async def test_a_socket_mode_token_is_checked_with_apps_connections_open(
+    settings: Settings, fully_scoped_slack: SlackStandIn, pagerduty: PagerDutyStandIn
+) -> None:
+    fully_scoped_slack.socket_url = "wss://wss-primary.slack.com/link/?ticket=1"
+    socket_mode = settings.model_copy(update={"slack_app_token": SecretStr(APP_TOKEN)})
+
+    status, lines = await doctor(socket_mode)
+
+    assert status == 0, lines
+    assert line_for(lines, "Slack app token") == "OK  Slack app token (Socket Mode)"
+    [opened] = fully_scoped_slack.calls_to("apps.connections.open")
+    assert opened.headers["authorization"] == f"Bearer {APP_TOKEN}"
+
+
+async def test_a_refused_socket_mode_token_says_how_to_make_one(
+    settings: Settings, fully_scoped_slack: SlackStandIn, pagerduty: PagerDutyStandIn
+) -> None:
+    socket_mode = settings.model_copy(update={"slack_app_token": SecretStr(APP_TOKEN)})
+    fully_scoped_slack.fail_next("apps.connections.open", error="invalid_auth")
+
+    status, lines = await doctor(socket_mode)
+
+    assert status == 1
+    line = line_for(lines, "Slack app token")
+    assert line.startswith("FAIL Slack app token: Slack refused it for Socket Mode (invalid_auth)")
+    assert "connections:write" in line
+    assert APP_TOKEN not in "\n".join(lines)
+
+
+async def test_a_webhook_subscription_pagerduty_disabled_is_reported_with_the_secret_fix(
+    settings: Settings, fully_scoped_slack: SlackStandIn, pagerduty: PagerDutyStandIn
+) -> None:
+    [ours] = pagerduty.webhook_subscriptions
+    ours["delivery_method"]["temporarily_disabled"] = True
+    pagerduty.add_webhook_subscription("https://elsewhere.example.com/hooks")
+
+    status, lines = await doctor(settings)
+
+    assert status == 1
+    line = line_for(lines, "PagerDuty webhook subscription")
+    assert line.startswith(
+        f"FAIL PagerDuty webhook subscription: {ours['id']} is temporarily disabled"
+    )
+    assert "PAGERDUTY_WEBHOOK_SECRETS" in line
+    [listed] = pagerduty.requests_to("GET", "/webhook_subscriptions")
+    assert listed.headers["authorization"] == f"Token token={PAGERDUTY_TOKEN}"
+
+
+async def test_no_webhook_subscription_to_the_bot_is_reported_with_where_to_add_it(
+    settings: Settings, fully_scoped_slack: SlackStandIn, pagerduty: PagerDutyStandIn
+) -> None:
+    pagerduty.webhook_subscriptions.clear()
+    pagerduty.add_webhook_subscription("https://elsewhere.example.com/hooks")
+
+    status, lines = await doctor(settings)
+
+    assert status == 1
+    line = line_for(lines, "PagerDuty webhook subscription")
+    assert line.startswith("FAIL PagerDuty webhook subscription: no subscription delivers to")
+    assert "Generic Webhooks" in line
+
+
+async def test_an_active_subscription_with_no_secret_configured_fails(
+    settings: Settings, fully_scoped_slack: SlackStandIn, pagerduty: PagerDutyStandIn
+) -> None:
+    no_secret = settings.model_copy(update={"pagerduty_webhook_secrets": SecretStr("")})
+
+    status, lines = await doctor(no_secret)
+
+    assert status == 1
+    line = line_for(lines, "PagerDuty webhook subscription")
+    assert "PAGERDUTY_WEBHOOK_SECRETS is empty" in line

@@ -5,9 +5,9 @@ import asyncio
 
 import pytest
 
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.slack import SlackStandIn
 from tests.conftest import Bot
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.slack import SlackStandIn
 
 INCIDENT_123 = "PT4KHLK"
 
@@ -38,7 +38,9 @@ async def test_resolve_sends_one_put_as_the_user_and_announces_it_in_the_channel
         "incident": {"type": "incident_reference", "status": "resolved", "resolution": "fixed db"}
     }
     assert reply["response_type"] == "in_channel"
-    assert "<@U0ALICE01>" in reply["text"]
+    # Alice is named, not mentioned: nobody is pinged for what they did themselves.
+    assert reply["text"].startswith("Alice Example resolved")
+    assert "<@U0ALICE01>" not in reply["text"]
     assert "#123" in reply["text"]
     assert "fixed db" in reply["text"]
     assert incident(pagerduty)["status"] == "resolved"
@@ -105,7 +107,7 @@ async def test_escalate_without_level_goes_to_the_next_level(
     [put] = pagerduty.writes
     assert put.json == {"incident": {"type": "incident_reference", "escalation_level": 2}}
     assert "level 2" in reply["text"]
-    assert "Bob Builder" in reply["text"]
+    assert "(<@U0BOB0002>)" in reply["text"]  # the new assignee must act: mentioned
 
 
 async def test_escalate_with_level_and_note_writes_both(
@@ -160,7 +162,7 @@ async def test_reassign_to_a_mentioned_user_assigns_their_pagerduty_user(
         {"assignee": {"id": "PCAROL3", "type": "user_reference"}}
     ]
     assert put.headers["from"] == "alice@example.com"
-    assert "Carol Chen" in reply["text"]
+    assert "to <@U0CAROL03>" in reply["text"]  # the reassign target must act: mentioned
 
 
 async def test_reassign_by_email_uses_the_exact_pagerduty_user(
@@ -223,8 +225,8 @@ async def test_empty_text_gets_usage(bot: Bot, pagerduty: PagerDutyStandIn) -> N
 
 
 async def test_unknown_verb_is_named(bot: Bot, pagerduty: PagerDutyStandIn) -> None:
-    text = await refused(bot, "snooze 123")
-    assert "I don't know `snooze`" in text
+    text = await refused(bot, "snoze 123")
+    assert "I don't know `snoze`" in text
     assert pagerduty.requests == []
 
 
@@ -406,7 +408,7 @@ async def test_a_note_that_timed_out_is_never_sent_twice(
 async def test_a_forged_signature_is_rejected_and_nothing_happens(
     bot: Bot, pagerduty: PagerDutyStandIn, slack: SlackStandIn
 ) -> None:
-    from tests.standins.signing import signed_headers, slash_command_body
+    from app.demo.signing import signed_headers, slash_command_body
 
     body = slash_command_body("resolve 123", response_url=bot.response_url)
     headers = signed_headers("not-the-secret", body, "application/x-www-form-urlencoded")

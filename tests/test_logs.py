@@ -15,13 +15,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.signing import FORM, signed_headers, slash_command_body
+from app.demo.slack import SlackStandIn
 from app.logs import MIN_SECRET_LENGTH, Redact, Throttle, log_handler
 from app.settings import Settings, load_settings
 from tests.conftest import Bot
 from tests.reliability.test_secrets import app_env, output_of, python_m_app, wait_ready
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.signing import FORM, signed_headers, slash_command_body
-from tests.standins.slack import SlackStandIn
 
 SECRET = "SECRETVALUE-3c1e9b7f"
 FORGED = "2026-01-01 00:00:00,000 ERROR   [-] app.security: INJECTED admin login ok"

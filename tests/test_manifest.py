@@ -20,11 +20,11 @@ import jsonschema
 import pytest
 import yaml
 
+from app.demo.signing import JSON, events_body, signed_headers
 from app.doctor import REQUIRED_SCOPES
 from app.ids import Command, EventType, Shortcut
 from tests.conftest import SIGNING_SECRET, Bot
 from tests.standins.contracts import CONTRACTS_DIR, load_slack_sample
-from tests.standins.signing import JSON, events_body, signed_headers
 
 MANIFEST_PATH = Path(__file__).resolve().parents[1] / "manifest.yml"
 REQUEST_URL_PATH = "/slack/events"  # DESIGN section 1: one Request URL for everything
@@ -39,8 +39,12 @@ def load_manifest() -> dict[str, Any]:
 
 
 def manifest_schema() -> dict[str, Any]:
-    path = CONTRACTS_DIR / "slack" / "manifest" / "manifest.schema.1.0.0.json"
-    if CONTRACTS_DIR is None or not path.is_file():
+    path = (
+        CONTRACTS_DIR / "slack" / "manifest" / "manifest.schema.1.0.0.json"
+        if CONTRACTS_DIR
+        else None
+    )
+    if path is None or not path.is_file():
         pytest.skip(
             "Slack's app-manifest JSON Schema (slack/manifest/manifest.schema.1.0.0.json) is "
             "not in the shared contracts (../shared/contracts or CONTRACTS_DIR), so "
@@ -125,6 +129,7 @@ def test_manifest_declares_exactly_the_message_shortcuts_in_app_ids() -> None:
     assert names == {
         Shortcut.ESCALATE: "Escalate incident",
         Shortcut.ADD_NOTE: "Add to incident notes",
+        Shortcut.PAGE_ONCALL: "Page on-call about this",
     }
 
 

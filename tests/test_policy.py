@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.slack import SlackStandIn
 from app.ids import ActionId
 from app.policy import load_policy
 from app.settings import ConfigError, Settings
 from app.store import Store
 from tests.conftest import Bot, posted_card, running_bot
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.slack import SlackStandIn
 
 POLICY = """\
 channels: [C0INCIDENTS]
@@ -84,8 +84,8 @@ async def test_a_rule_naming_users_refuses_everyone_else(
 async def test_outside_the_policys_channels_the_bot_does_nothing(
     policed: Bot, pagerduty: PagerDutyStandIn, slack: SlackStandIn
 ) -> None:
+    from app.demo.signing import signed_headers, slash_command_body
     from tests.conftest import SIGNING_SECRET
-    from tests.standins.signing import signed_headers, slash_command_body
 
     body = slash_command_body("ack 123", channel_id="C0RANDOM", response_url=policed.response_url)
     headers = signed_headers(SIGNING_SECRET, body, "application/x-www-form-urlencoded")
@@ -163,8 +163,8 @@ async def audit_rows(settings: Settings) -> list[tuple[str, str, str]]:
 async def test_a_channel_refusal_of_a_slash_command_is_audited(
     policed: Bot, pagerduty: PagerDutyStandIn, slack: SlackStandIn, settings: Settings
 ) -> None:
+    from app.demo.signing import signed_headers, slash_command_body
     from tests.conftest import SIGNING_SECRET
-    from tests.standins.signing import signed_headers, slash_command_body
 
     body = slash_command_body(
         "note 123 hi", channel_id="C0RANDOM", response_url=policed.response_url

@@ -9,9 +9,9 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from app.demo.slack import SlackStandIn
 from app.posting_queue import ChannelPostingQueue
 from tests.conftest import BOT_TOKEN
-from tests.standins.slack import SlackStandIn
 
 
 @pytest.fixture

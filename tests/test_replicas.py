@@ -7,11 +7,11 @@ from contextlib import AsyncExitStack
 
 import pytest
 
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.slack import SlackStandIn
 from app.ids import ActionId
 from app.settings import Settings
 from tests.conftest import Bot, cards_posted, posted_card, postgres_schema, running_bot
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.slack import SlackStandIn
 from tests.test_webhooks import webhook
 
 
@@ -109,7 +109,10 @@ async def test_the_webhook_of_an_action_taken_on_the_other_replica_adds_no_secon
     await slack.wait_for(lambda s: len(s.calls_to("chat.postMessage")) == 3)
 
     lines = [c.args["text"] for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts")]
-    assert lines == ["<@U0ALICE01> acknowledged", "Bob Builder changed the priority (in PagerDuty)"]
+    assert lines == [
+        "Alice Example acknowledged",
+        "Bob Builder changed the priority (in PagerDuty)",
+    ]
 
 
 async def test_the_cards_last_action_survives_a_restart(
@@ -127,4 +130,4 @@ async def test_the_cards_last_action_survives_a_restart(
 
     blocks = slack.calls_to("chat.update")[-1].args["blocks"]
     [last_action] = [b for b in blocks if b.get("block_id") == "incident_last_action"]
-    assert "<@U0ALICE01> acknowledged" in last_action["elements"][0]["text"]
+    assert "Alice Example acknowledged" in last_action["elements"][0]["text"]

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.slack import SlackStandIn
 from tests.conftest import (
     BOT_TOKEN,
     PAGERDUTY_TOKEN,
@@ -21,8 +23,6 @@ from tests.conftest import (
     WEBHOOK_SECRET,
     cards_posted,
 )
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.slack import SlackStandIn
 from tests.test_webhooks import webhook
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.demo.slack import SlackStandIn
 from app.settings import ConfigError, Settings, load_settings
 from app.store import AuditEntry, Retention, Store
 from tests.conftest import running_bot
-from tests.standins.slack import SlackStandIn
 
 
 async def audit_incidents(database_url: str) -> list[str]:

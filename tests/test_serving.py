@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.slack import SlackStandIn
 from tests.reliability.test_secrets import app_env, output_of, python_m_app, wait_ready
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.slack import SlackStandIn
 
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 PARTIAL_HEADERS = b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nX-Slack-Signature: v0="

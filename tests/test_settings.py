@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import ConfigError, Settings, load_settings
+from app.settings import NEXT_STEP, ConfigError, Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 VALID = {
@@ -17,11 +17,12 @@ VALID = {
 }
 
 
-def start(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """`python -m app` in an empty directory (no .env) with only `env` configured."""
+def start(env: dict[str, str], tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m app [args]` in `tmp_path` (no .env unless the test wrote one) with only
+    `env` configured."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PAGERDUTY_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "app"],
+    return subprocess.run(  # noqa: S603 - our own entry point, with test-chosen arguments
+        [sys.executable, "-m", "app", *args],
         env={**clean, "PYTHONPATH": str(REPO), **env},
         cwd=tmp_path,
         capture_output=True,
@@ -90,6 +91,82 @@ def test_empty_lines_in_dotenv_mean_unset(tmp_path: Path, monkeypatch: pytest.Mo
 
 def _lower(env: dict[str, str]) -> dict[str, str]:
     return {k.lower(): v for k, v in env.items()}
+
+
+def test_a_fresh_copy_of_env_example_lists_every_problem_at_once_and_the_next_step(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / ".env").write_text((REPO / ".env.example").read_text())
+
+    result = start({}, tmp_path)
+
+    assert result.returncode == 2
+    assert "SLACK_BOT_TOKEN is not set" in result.stderr  # the placeholder counts as unset
+    assert "SLACK_SIGNING_SECRET is empty" in result.stderr
+    assert "PAGERDUTY_API_TOKEN is required but not set" in result.stderr
+    assert result.stderr.rstrip().endswith(NEXT_STEP)
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [[], ["doctor"]])
+def test_an_unsupported_database_is_one_line_and_exit_2(tmp_path: Path, command: list[str]) -> None:
+    url = "mysql://bot:hunter2-password@db.example.com/incidents"
+    result = start({**VALID, "DATABASE_URL": url}, tmp_path, *command)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2
+    [line] = [line for line in output.splitlines() if "DATABASE_URL" in line]
+    assert "'mysql'" in line
+    assert "hunter2" not in output
+    assert "Traceback" not in output
+
+
+@pytest.mark.skipif(os.getuid() == 0, reason="root may write anywhere; the check needs a user")
+@pytest.mark.parametrize("command", [[], ["doctor"]])
+def test_a_store_path_that_cannot_be_written_is_one_line_and_exit_2(
+    tmp_path: Path, command: list[str]
+) -> None:
+    read_only = tmp_path / "app"
+    read_only.mkdir(mode=0o555)
+    url = f"sqlite:///{read_only}/incident-bot.db"
+    result = start({**VALID, "DATABASE_URL": url}, tmp_path, *command)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2
+    [line] = [line for line in output.splitlines() if "DATABASE_URL" in line]
+    assert f"{read_only}/incident-bot.db" in line
+    assert "Traceback" not in output
+
+
+def test_a_store_in_a_directory_that_does_not_exist_is_refused_by_name(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/missing/incident-bot.db"
+    result = start({**VALID, "DATABASE_URL": url}, tmp_path)
+    assert result.returncode == 2
+    assert f"DATABASE_URL names {tmp_path}/missing/incident-bot.db" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_allowed_team_ids_are_split_on_commas() -> None:
+    settings = load_settings(
+        _env_file=None,
+        slack_bot_token="xoxb-t",
+        slack_signing_secret="s",
+        pagerduty_api_token="p",
+        slack_allowed_team_ids=" T0PARTNER1 ,E0GRIDORG,, ",
+    )
+    assert settings.allowed_team_ids == {"T0PARTNER1", "E0GRIDORG"}
+
+
+def test_an_allowed_team_id_that_is_not_one_is_refused() -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(
+            _env_file=None,
+            slack_bot_token="xoxb-t",
+            slack_signing_secret="s",
+            pagerduty_api_token="p",
+            slack_allowed_team_ids="T0PARTNER1,acme.slack.com",
+        )
+    [problem] = error.value.problems
+    assert problem.startswith("SLACK_ALLOWED_TEAM_IDS must list Slack workspace")
+    assert "acme" not in problem
 
 
 def test_every_setting_is_in_env_example_and_the_readme() -> None:

@@ -5,11 +5,11 @@ import signal
 
 import httpx
 
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.signing import signed_headers, slash_command_body
+from app.demo.slack import SlackStandIn
 from app.settings import Settings
 from tests.conftest import SIGNING_SECRET, running_bot
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.signing import signed_headers, slash_command_body
-from tests.standins.slack import SlackStandIn
 from tests.test_restart import bot_process, bot_process_env
 
 

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from aiohttp import WSMsgType, web
 
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.slack import SlackStandIn
 from app.settings import Settings
 from tests.conftest import running_bot
 from tests.listeners.test_threads import mention
 from tests.standins.contracts import load_slack_sample
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.slack import SlackStandIn
 
 
 class SocketModeStandIn:

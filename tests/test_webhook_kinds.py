@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.slack import SlackStandIn
 from tests.conftest import Bot, cards_posted, posted_card
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.slack import SlackStandIn
 from tests.test_webhooks import INCIDENT_123, webhook
 
 MAEVE = {

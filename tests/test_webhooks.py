@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.slack import SlackStandIn
 from app.ids import ActionId
 from app.settings import Settings
 from tests.conftest import (
@@ -20,8 +22,6 @@ from tests.conftest import (
     posted_card,
     running_bot,
 )
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.slack import SlackStandIn
 
 INCIDENT_123 = "PT4KHLK"
 
@@ -360,6 +360,6 @@ async def test_pagerdutys_echo_of_the_bots_own_action_adds_no_second_thread_line
 
     lines = [c.args["text"] for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts")]
     assert lines == [
-        "<@U0ALICE01> acknowledged",
+        "Alice Example acknowledged",
         "Bob Builder changed the priority (in PagerDuty)",
     ]

@@ -4,19 +4,21 @@ the person meant to change, so a stale or doubled request never acts twice and n
 re-opens a resolved incident. No Slack here: each returns an `Outcome` to be told."""
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
-from app.blocks import CardState
+from app.blocks.card import CardState
 from app.errors import NeedsLevel, NothingToDo, NotMapped, UsageError
 from app.identity import IdentityResolver, VerifiedUser
 from app.incidents.escalation import Escalation, FreshPolicies, escalation_of
-from app.incidents.grammar import MENTION, SLACK_USER_ID, ParsedCommand, Verb
+from app.incidents.grammar import ParsedCommand, Verb
 from app.incidents.locks import IncidentLocks
 from app.incidents.outcomes import Outcome, RecentActions, ago
+from app.incidents.words import INCIDENT_ID as POLICY_ID
+from app.incidents.words import MENTION, SLACK_USER_ID
 from app.mrkdwn import escape
 from app.pagerduty.client import PagerDutyClient
-from app.pagerduty.errors import PagerDutyError
-from app.pagerduty.models import Incident, User
+from app.pagerduty.errors import PagerDutyError, PagerDutyRejected
+from app.pagerduty.models import EscalationPolicy, Incident, User
 from app.policy import GroupDirectory, Policy
 
 logger = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ class IncidentActions:
         policy: Policy,
         groups: GroupDirectory,
         recent: RecentActions,
+        extra: Iterable[Mapping[Verb, Action]] = (),
     ) -> None:
         self._pagerduty = pagerduty
         self._locks = locks
@@ -62,6 +65,8 @@ class IncidentActions:
             Verb.REASSIGN: self.reassign,
             Verb.NOTE: self.add_note,
         }
+        for actions in extra:
+            self._actions.update(actions)
 
     async def perform(
         self, actor: VerifiedUser, command: ParsedCommand, ref: str, seen: CardState | None
@@ -92,7 +97,7 @@ class IncidentActions:
     async def _moved_on(self, incident: Incident, what: str) -> NothingToDo:
         """A refusal that says who moved the incident on, when it went through us."""
         last = await self._recent.last(incident.id)
-        since = f" (<@{last.slack_user_id}> {last.did}{ago(last.at)})" if last is not None else ""
+        since = f" ({escape(last.who)} {last.did}{ago(last.at)})" if last is not None else ""
         return NothingToDo(f"{what}{since}; nothing was changed.", incident=incident)
 
     async def preview_escalation(
@@ -182,7 +187,10 @@ class IncidentActions:
             incident = await self._pagerduty.update_incident(
                 incident.id, actor.email, escalation_level=level
             )
-        assignees = ", ".join(escape(a.assignee.summary) for a in incident.assignments)
+        # The new assignees must act: they are mentioned, so Slack tells them.
+        assignees = await self._identity.mentions_of(
+            (a.assignee for a in incident.assignments), actor=actor
+        )
         detail = f" to level {level}" + (f" ({assignees})" if assignees else "")
         private = await self._note_after_write(actor, incident, command.text)
         return Outcome(actor, incident, Verb.ESCALATE, detail, command.text, private)
@@ -190,6 +198,8 @@ class IncidentActions:
     async def reassign(
         self, actor: VerifiedUser, ref: str, command: ParsedCommand, seen: CardState | None
     ) -> Outcome:
+        if command.policy:
+            return await self._reassign_to_policy(actor, ref, command)
         assignee = await self._target_user(command.target)
         async with self._locks.fresh(ref) as incident:
             await self._authorize(actor, Verb.REASSIGN, incident)
@@ -206,7 +216,53 @@ class IncidentActions:
                 actor.email,
                 assignments=[{"assignee": {"id": assignee.id, "type": "user_reference"}}],
             )
-        return Outcome(actor, incident, Verb.REASSIGN, f" to {escape(assignee.name)}")
+        mine = assignee.id == actor.pagerduty.id
+        target = escape(assignee.name) if mine else await self._identity.mention_of(assignee)
+        return Outcome(actor, incident, Verb.REASSIGN, f" to {target}")
+
+    async def _reassign_to_policy(
+        self, actor: VerifiedUser, ref: str, command: ParsedCommand
+    ) -> Outcome:
+        policy = await self._target_policy(command.policy)
+        async with self._locks.fresh(ref) as incident:
+            await self._authorize(actor, Verb.REASSIGN, incident)
+            _unless_resolved(incident)
+            if incident.escalation_policy.id == policy.id:
+                raise NothingToDo(
+                    f"#{incident.incident_number} is already with {escape(policy.name)}; "
+                    "nothing was changed.",
+                    incident=incident,
+                )
+            incident = await self._pagerduty.reassign_to_policy(incident.id, actor.email, policy.id)
+        # The policy's first level must act now: they are mentioned, so Slack tells them.
+        assignees = await self._identity.mentions_of(
+            (a.assignee for a in incident.assignments), actor=actor
+        )
+        detail = f" to {escape(policy.name)}" + (f" ({assignees})" if assignees else "")
+        return Outcome(actor, incident, Verb.REASSIGN, detail)
+
+    async def _target_policy(self, wanted: str) -> EscalationPolicy:
+        """By id, else by exact name (any case); never PagerDuty's first loose hit."""
+        if POLICY_ID.fullmatch(wanted):
+            try:
+                return await self._pagerduty.get_escalation_policy(wanted)
+            except PagerDutyRejected:
+                pass  # not an id after all: a name in capitals
+        found = await self._pagerduty.find_escalation_policies(wanted)
+        if not found:
+            raise UsageError(
+                f"`{escape(wanted)}` is neither a person nor an escalation policy: mention "
+                "someone (`@alice`), give their email (`alice@example.com`), or name an "
+                'escalation policy by its id or exact name (quoted: `"SRE primary"`). '
+                "Nothing was changed."
+            )
+        if len(found) > 1:
+            ids = ", ".join(f"`{escape(p.id)}`" for p in found)
+            raise UsageError(
+                f"{len(found)} escalation policies are named `{escape(wanted)}` ({ids}); say "
+                "which by its id: `/incident reassign 123 <id>`. Nothing was changed."
+            )
+        return found[0]
 
     async def add_note(
         self, actor: VerifiedUser, ref: str, command: ParsedCommand, seen: CardState | None

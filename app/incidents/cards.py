@@ -7,19 +7,24 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from app.blocks import gone_card, incident_card
+from app.blocks.card import gone_card, incident_card, merged_card
 from app.errors import SLACK_FAILURES, SlackUnavailable, slack_error_reason
 from app.ids import CARD_METADATA_EVENT
 from app.incidents.escalation import escalation_of
+from app.incidents.installation import InstallationLookup
 from app.incidents.outcomes import Outcome, RecentActions
+from app.incidents.words import INCIDENT_ID
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.drawing_cache import DrawingCache
-from app.pagerduty.models import Incident
+from app.pagerduty.models import Incident, Reference
 from app.store import CardRef, Store
+
+if TYPE_CHECKING:
+    from app.incidents.responding import LatestUpdates
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +36,15 @@ class IncidentCards:
         store: Store,
         pagerduty: PagerDutyClient,
         recent: RecentActions,
+        installation: InstallationLookup,
+        updates: "LatestUpdates | None" = None,
     ) -> None:
         self._slack = slack
+        self._installation = installation
         self._store = store
         self._pagerduty = pagerduty
         self._recent = recent
+        self._updates = updates
         # Drawing a card may use a policy or on-call list up to a minute old; actions read
         # their own fresh (`FreshPolicies`).
         self._policies = DrawingCache(pagerduty)
@@ -60,6 +69,7 @@ class IncidentCards:
             level=where.current if where else None,
             levels=where.levels if where else None,
             last_action=await self._recent.last(incident.id),
+            latest_update=self._updates.latest(incident.id) if self._updates else None,
         )
 
     # --- posting and redrawing ---------------------------------------------------------
@@ -94,13 +104,23 @@ class IncidentCards:
         PagerDuty's answer, with a line in each card's thread except `origin`'s, where the
         reply already says it. A card Slack will not update must not hide that the change
         was made, so the problems are returned, not raised."""
+        problems = []
+        target = outcome.incident
+        into = Reference(
+            id=target.id,
+            summary=f"#{target.incident_number} {target.title}",
+            html_url=target.html_url,
+        )
+        for source in outcome.merged:
+            merged = merged_card(source, into)
+            for ref in await self._store.cards_for(source.id):
+                problems.append(await self.update_quietly(ref, merged))
         refs = set(await self._store.cards_for(outcome.incident.id))
         if clicked is not None:
             refs.add(clicked)
         if not refs:
-            return []
+            return [problem for problem in problems if problem]
         card = await self.card_for(outcome.incident)
-        problems = []
         for ref in refs:
             problems.append(await self.update_quietly(ref, card))
             if ref != origin:
@@ -134,7 +154,7 @@ class IncidentCards:
         return await self.update_quietly(ref, card)
 
     async def reply_quietly(self, ref: CardRef, text: str) -> str | None:
-        """One line in the card's thread ("@alice acknowledged")."""
+        """One line in the card's thread ("Alice Adams acknowledged")."""
         return await self._problem_of(
             "thread reply",
             self._slack.chat_postMessage(channel=ref.channel, thread_ts=ref.ts, text=text),
@@ -153,7 +173,8 @@ class IncidentCards:
 
     async def incident_in_thread(self, channel: str, thread_ts: str) -> str | None:
         """The incident whose card starts this thread, from our index or else the parent
-        message's metadata; None when the parent is not a card."""
+        message's metadata; None when the parent is not a card: not posted by the bot
+        (anyone can post a message with a card's metadata) or naming no incident id."""
         known = await self._store.incident_for_card(channel, thread_ts)
         if known is not None:
             return known
@@ -167,10 +188,16 @@ class IncidentCards:
                 "changed."
             ) from None
         messages = replies.get("messages") or []
-        metadata = (messages[0].get("metadata") or {}) if messages else {}
+        parent = messages[0] if messages else {}
+        metadata = parent.get("metadata") or {}
         payload = metadata.get("event_payload") or {}
         incident_id = payload.get("incident_id")
-        if metadata.get("event_type") != CARD_METADATA_EVENT or not isinstance(incident_id, str):
+        if (
+            metadata.get("event_type") != CARD_METADATA_EVENT
+            or not isinstance(incident_id, str)
+            or not INCIDENT_ID.fullmatch(incident_id)
+            or not (await self._installation.get()).posted(parent)
+        ):
             return None
         await self._store.save_card(incident_id, CardRef(channel, thread_ts))
         return incident_id

@@ -60,6 +60,8 @@ _ECHOES = {
     "incident.escalated": Verb.ESCALATE,
     "incident.reassigned": Verb.REASSIGN,
     "incident.annotated": Verb.NOTE,
+    "incident.responder.added": Verb.PAGE,
+    "incident.status_update_published": Verb.UPDATE,
 }
 
 

@@ -9,35 +9,35 @@ attempt leaves an audit row and a metric, refusals included, whichever way it ca
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from app.blocks import CardState
-from app.errors import BotError, NotAllowed, NothingToDo, NotMapped, UsageError
+from app.blocks.card import CardState
+from app.errors import BotError, NothingToDo, UsageError
 from app.identity import IdentityResolver, VerifiedUser
 from app.incidents.actions import IncidentActions
+from app.incidents.audit import AuditTrail
 from app.incidents.cards import IncidentCards
 from app.incidents.grammar import (
-    MENTION_USAGE,
-    USAGE,
     ParsedCommand,
     Verb,
-    checked_text,
-    message_as_typed,
     parse_command,
     parse_mention,
     without_mention_of,
 )
+from app.incidents.installation import InstallationLookup
 from app.incidents.outcomes import Outcome, Reply, incident_link
-from app.metrics import ACTIONS, UNMAPPED_REFUSALS
+from app.incidents.responding import Answer, Responding
+from app.incidents.updates import IncidentUpdates
+from app.incidents.usage import MENTION_USAGE, USAGE
+from app.incidents.words import checked_text, message_as_typed
 from app.mrkdwn import escape
 from app.pagerduty.errors import IncidentNotFound
+from app.pagerduty.models import Incident, Priority, Service
 from app.policy import Policy
-from app.store import AuditEntry, CardRef, Store, StoreUnavailable
+from app.store import CardRef, Store
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ class Request:
     origin: CardRef | None = None  # the card thread it was asked in: the reply goes there
     clicked: CardRef | None = None  # the card whose button or modal it was
     seen: CardState | None = None  # what that card showed when it was clicked
+    user_team: str | None = None  # the person's workspace, where Slack says it
 
     @property
     def announced(self) -> bool:
@@ -77,18 +78,28 @@ class Intake:
         identity: IdentityResolver,
         policy: Policy,
         store: Store,
+        installation: InstallationLookup,
+        responding: Responding,
+        updates: IncidentUpdates,
     ) -> None:
+        self._installation = installation
+        self._responding = responding
+        self._updates = updates
         self._actions = actions
         self._cards = cards
         self._identity = identity
         self._policy = policy
-        self._store = store
+        self._audit = AuditTrail(store)
 
     # --- the ways in ------------------------------------------------------------------
 
-    async def command(self, text: str, *, slack_user_id: str, channel: str) -> Reply:
+    async def command(
+        self, text: str, *, slack_user_id: str, channel: str, user_team: str | None = None
+    ) -> Reply:
         """`/incident ...`."""
-        request = Request(parse_command(text), slack_user_id, channel, Way.COMMAND)
+        request = Request(
+            parse_command(text), slack_user_id, channel, Way.COMMAND, user_team=user_team
+        )
         return await self.handle(request)
 
     async def mention(
@@ -99,6 +110,7 @@ class Intake:
         slack_user_id: str,
         channel: str,
         thread_ts: str | None,
+        user_team: str | None = None,
     ) -> Reply:
         """`@incident-bot <verb> ...`: in a card's thread the incident is the card's."""
         incident_id = (
@@ -106,7 +118,9 @@ class Intake:
         )
         command = parse_mention(without_mention_of(bot_user_id, text), incident_id)
         origin = CardRef(channel, thread_ts) if incident_id and thread_ts else None
-        return await self.handle(Request(command, slack_user_id, channel, Way.MENTION, origin))
+        return await self.handle(
+            Request(command, slack_user_id, channel, Way.MENTION, origin, user_team=user_team)
+        )
 
     async def click(
         self,
@@ -118,22 +132,109 @@ class Intake:
         way: Way = Way.BUTTON,
         text: str = "",
         target: str = "",
+        user_team: str | None = None,
         redraw_clicked: bool = True,
     ) -> Reply:
         """A card's button, or the modal it opened: `seen` is what the card showed. An
         ephemeral card (`redraw_clicked=False`) cannot be updated; the incident's posted
         cards still are."""
         command = ParsedCommand(verb, (seen.incident_id,), text=text, target=target)
-        clicked = card if redraw_clicked else None
-        request = Request(command, slack_user_id, card.channel, way, clicked=clicked, seen=seen)
+        request = Request(
+            command,
+            slack_user_id,
+            card.channel,
+            way,
+            clicked=card if redraw_clicked else None,
+            seen=seen,
+            user_team=user_team,
+        )
         return await self.handle(request)
 
+    async def share_oncall(
+        self, *, slack_user_id: str, channel: str, policy_ids: tuple[str, ...]
+    ) -> Reply:
+        """The private on-call answer's Share button: read again, post in the channel."""
+        command = ParsedCommand(Verb.ONCALL, targets=policy_ids)
+        return await self.handle(Request(command, slack_user_id, channel, Way.BUTTON))
+
+    async def page_oncall_about(
+        self,
+        *,
+        slack_user_id: str,
+        channel: str,
+        message_ts: str,
+        service: str,
+        title: str,
+        urgency: str,
+    ) -> Reply:
+        """The "Page on-call about this" modal, submitted: the message's channel and ts make
+        the incident key, so a double submit opens one incident."""
+        link = await self._cards.permalink(channel, message_ts) if message_ts else ""
+        command = ParsedCommand(
+            Verb.TRIGGER,
+            target=service,
+            text=checked_text(title, "title"),
+            new_urgency=urgency,
+            incident_key=f"slack:{channel}:{message_ts}" if message_ts else "",
+            source_link=link,
+        )
+        return await self.handle(Request(command, slack_user_id, channel, Way.MODAL))
+
+    async def services_to_page(self, channel: str) -> list[Service]:
+        """What the "Page on-call about this" modal offers: this channel's services first."""
+        return await self._responding.routed_services(channel)
+
+    async def submit(
+        self, command: ParsedCommand, *, slack_user_id: str, seen: CardState, card: CardRef
+    ) -> Reply:
+        """A card's More-menu modal, submitted. A merge acts on the incident it names (the
+        card's incident is its source, redrawn by the merge), so it has no clicked card."""
+        clicked = None if command.verb is Verb.MERGE else card
+        request = Request(
+            command, slack_user_id, card.channel, Way.MODAL, clicked=clicked, seen=seen
+        )
+        return await self.handle(request)
+
+    async def menu_form(
+        self, verb: Verb, *, slack_user_id: str, seen: CardState, card: CardRef
+    ) -> tuple[Incident, list[Priority]]:
+        """What a More-menu modal is filled in with, once the channel and the person are
+        admitted: the incident as PagerDuty has it now (and, for `priority`, the account's
+        priorities). The card is redrawn from that read, which also clears its menu."""
+        request = Request(
+            ParsedCommand(verb, (seen.incident_id,)),
+            slack_user_id,
+            card.channel,
+            Way.BUTTON,
+            clicked=card,
+            seen=seen,
+        )
+        await self._admit(request, seen.incident_id)
+        async with self._attempt(request, seen.incident_id, record_success=False):
+            incident = await self._updates.incident(seen.incident_id)
+            priorities = await self._updates.priorities() if verb is Verb.PRIORITY else []
+        await self._cards.redraw(card, incident, incident.id)
+        return incident, priorities
+
+    async def policies_matching(self, query: str) -> list[tuple[str, str]]:
+        """(id, name) of the escalation policies whose name contains `query`: the team
+        select's suggestions as the person types."""
+        return [(p.id, p.name) for p in await self._updates.policies_matching(query)]
+
     async def escalate_in_thread(
-        self, *, slack_user_id: str, channel: str, incident_id: str, level: int | None, note: str
+        self,
+        *,
+        slack_user_id: str,
+        channel: str,
+        incident_id: str,
+        level: int | None,
+        note: str,
+        user_team: str | None = None,
     ) -> Reply:
         """The escalate shortcut's modal, submitted."""
         command = ParsedCommand(Verb.ESCALATE, (incident_id,), level=level, text=note)
-        return await self.handle(Request(command, slack_user_id, channel, Way.MODAL))
+        request = Request(command, slack_user_id, channel, Way.MODAL, user_team=user_team)
+        return await self.handle(request)
 
     async def handle(self, request: Request) -> Reply:
         """Raises `BotError` when nothing at all could be done."""
@@ -141,7 +242,10 @@ class Intake:
         if verb is Verb.HELP:
             return Reply(private=[MENTION_USAGE if request.way is Way.MENTION else USAGE])
         if verb is Verb.WHOAMI:
+            (await self._installation.get()).check_team(request.user_team)
             return Reply(private=[await self._whoami(request.slack_user_id)])
+        if not verb.needs_incident:
+            return await self._around(request)
         actor = await self._admit(request, " ".join(request.command.refs))
         refs = request.command.refs
         if len(refs) == 1:
@@ -160,7 +264,12 @@ class Intake:
         return reply
 
     async def add_message_to_notes(
-        self, *, slack_user_id: str, channel: str, message: dict[str, Any]
+        self,
+        *,
+        slack_user_id: str,
+        channel: str,
+        message: dict[str, Any],
+        user_team: str | None = None,
     ) -> Reply:
         """The "Add to incident notes" shortcut: the message, its author and a permalink
         become a PagerDuty note written as the person who used the shortcut."""
@@ -177,6 +286,7 @@ class Intake:
             channel,
             Way.SHORTCUT,
             origin=CardRef(channel, parent),
+            user_team=user_team,
         )
         actor = await self._admit(request, incident_id)
         async with self._attempt(request, incident_id, record_success=False):
@@ -194,12 +304,16 @@ class Intake:
         return await self._cards.incident_in_thread(channel, thread_ts)
 
     async def escalation_preview(
-        self, *, slack_user_id: str, channel: str, incident_id: str
+        self, *, slack_user_id: str, channel: str, incident_id: str, user_team: str | None = None
     ) -> tuple[str, int | None]:
         """What the escalate shortcut's modal shows (the incident, where it stands, its next
         level), once the channel, the person and the policy allow them to escalate it."""
         request = Request(
-            ParsedCommand(Verb.ESCALATE, (incident_id,)), slack_user_id, channel, Way.SHORTCUT
+            ParsedCommand(Verb.ESCALATE, (incident_id,)),
+            slack_user_id,
+            channel,
+            Way.SHORTCUT,
+            user_team=user_team,
         )
         actor = await self._admit(request, incident_id)
         async with self._attempt(request, incident_id, record_success=False):
@@ -217,8 +331,10 @@ class Intake:
         )
 
     async def _admit(self, request: Request, incident: str) -> VerifiedUser:
-        """Channel, then identity: a refusal here is audited against every ref asked for."""
+        """The person's workspace, the channel, then identity: a refusal here is audited
+        against every ref asked for."""
         async with self._attempt(request, incident, record_success=False):
+            (await self._installation.get()).check_team(request.user_team)
             self._policy.check_channel(request.channel)
             return await self._identity.resolve(request.slack_user_id)
 
@@ -236,6 +352,36 @@ class Intake:
             raise
         return await self._tell(request, outcome)
 
+    async def _around(self, request: Request) -> Reply:
+        """A verb without an incident: the same steps, audited without an incident (or
+        with the ones it changed or opened)."""
+        actor = await self._admit(request, "")
+        async with self._attempt(request, "", record_success=False):
+            answer = await self._responding.around(actor, request.command, request.channel)
+        changed = [o.incident.id for o in answer.outcomes]
+        changed += [answer.opened.id] if answer.opened else []
+        await self._audit.record(
+            request.slack_user_id, request.command.verb, ",".join(changed)[:200], "done"
+        )
+        return await self._tell_around(request, answer)
+
+    async def _tell_around(self, request: Request, answer: Answer) -> Reply:
+        private = list(answer.private)
+        stale = []
+        for outcome in answer.outcomes:
+            if await self._cards.refresh(outcome):
+                stale.append(f"#{outcome.incident.incident_number}")
+        if stale:
+            private.append(
+                f"Slack would not update the card(s) of {', '.join(stale)}; they may be stale "
+                "until the next change."
+            )
+        if answer.opened is not None:
+            private += await self._cards.show(answer.opened, request.channel)
+        if answer.blocks:
+            return Reply(list(answer.public), private[:1], list(answer.blocks))
+        return Reply(list(answer.public), private)
+
     async def _tell(self, request: Request, outcome: Outcome) -> Reply:
         if outcome.verb is Verb.SHOW:
             return Reply(private=await self._cards.show(outcome.incident, request.channel))
@@ -245,6 +391,9 @@ class Intake:
             return Reply(public=[outcome.announcement], private=private)
         if request.way is Way.SHORTCUT:
             private.append(f"Added to the notes of {incident_link(outcome.incident)}.")
+        elif request.clicked is None and request.seen is not None:
+            # No card of its own shows it (the `mine` list; a merge, which redraws others).
+            private.append(f"Done: {outcome.announcement}")
         elif problems:
             private.append(
                 f"Done: {outcome.announcement} But Slack would not update the card "
@@ -252,37 +401,9 @@ class Intake:
             )
         return Reply(private=private)
 
-    @asynccontextmanager
-    async def _attempt(
+    def _attempt(
         self, request: Request, incident: str, *, record_success: bool = True
-    ) -> AsyncIterator[None]:
-        """The audit trail and metrics of one attempted action, whatever its outcome."""
-        try:
-            yield
-        except BotError as error:
-            await self._audit(request, incident, "refused", error)
-            raise
-        except Exception as error:
-            await self._audit(request, incident, "failed", error)
-            raise
-        if record_success:
-            await self._audit(request, incident, "done")
-
-    async def _audit(
-        self, request: Request, incident: str, outcome: str, error: Exception | None = None
-    ) -> None:
-        verb = request.command.verb
-        ACTIONS.labels(str(verb), outcome).inc()
-        if isinstance(error, NotMapped):
-            UNMAPPED_REFUSALS.inc()
-        detail = type(error).__name__ if error else ""
-        if isinstance(error, NotAllowed):
-            detail += f" (rule {error.rule})" if error.rule else " (channels)"
-        entry = AuditEntry(
-            datetime.now(UTC), request.slack_user_id, str(verb), incident, outcome, detail
+    ) -> AbstractAsyncContextManager[None]:
+        return self._audit.attempt(
+            request.slack_user_id, request.command.verb, incident, record_success=record_success
         )
-        try:
-            await self._store.record(entry)
-        except StoreUnavailable:
-            # The action itself stands or fell on its own; losing its audit line is logged.
-            logger.error("audit entry not stored", extra={"audit": str(entry)})

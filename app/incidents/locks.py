@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from app.errors import Busy
+from app.errors import Busy, UsageError
+from app.incidents.words import INCIDENT_ID
+from app.mrkdwn import escape
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.models import Incident
 from app.single_flight import SingleFlight
@@ -51,8 +53,11 @@ class IncidentLocks:
 
     async def incident_id(self, ref: str) -> str:
         """Writes need the id; an incident's number never changes, so remember it."""
-        if not ref.isdigit():
+        if INCIDENT_ID.fullmatch(ref):
             return ref
+        if not (ref.isascii() and ref.isdigit()):
+            # Every way in parses or checks its ref; this is the last line before a URL path.
+            raise UsageError(f"`{escape(ref[:40])}` is not an incident number or id.")
         known = self._ids_by_number.get(ref)
         if known is None:
             known = await self._id_lookups.run(ref, lambda: self._look_up_id(ref))

@@ -1,10 +1,11 @@
 """What an action did and how it is said: the `Outcome` of an action, the `Reply` a way in
-delivers, and the recent actions a card shows ("@alice acknowledged 2 min ago")."""
+delivers, and the recent actions a card shows ("Alice Adams acknowledged 2 min ago")."""
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from app.blocks import LastAction
+from app.blocks.card import LastAction
 from app.identity import VerifiedUser
 from app.incidents.grammar import Verb
 from app.mrkdwn import escape, link
@@ -22,10 +23,13 @@ class Reply:
 
     public: list[str] = field(default_factory=list)
     private: list[str] = field(default_factory=list)
+    # Block Kit for the person alone (buttons), sent with the private lines as its text.
+    private_blocks: list[dict[str, Any]] = field(default_factory=list)
 
     def __iadd__(self, other: "Reply") -> "Reply":
         self.public += other.public
         self.private += other.private
+        self.private_blocks += other.private_blocks
         return self
 
 
@@ -39,27 +43,32 @@ class Outcome:
     detail: str = ""  # mrkdwn-safe, e.g. " to level 2 (Bob Builder)"
     note: str = ""  # as typed; escaped when shown
     private: tuple[str, ...] = ()
+    merged: tuple[Incident, ...] = ()  # merge: the incidents now part of `incident`
 
     @property
     def announcement(self) -> str:
-        """'@alice resolved #123 db down: fixed db' for the channel."""
+        """'Alice Adams resolved #123 db down: fixed db' for the channel. The actor is named,
+        not mentioned: nobody is pinged for what they did themselves."""
         said = f": {escape(self.note)}" if self.note else "."
         return (
-            f"<@{self.actor.slack_user_id}> {self.verb.past} {incident_link(self.incident)}"
-            f"{self.detail}{said}"
+            f"{self.actor_name} {self.verb.past} {incident_link(self.incident)}{self.detail}{said}"
         )
 
     @property
     def thread_line(self) -> str:
-        """'@alice resolved: fixed db' under the card, whose incident needs no naming."""
+        """'Alice Adams resolved: fixed db' under the card, whose incident needs no naming."""
         said = f": {escape(self.note)}" if self.note else ""
-        return f"<@{self.actor.slack_user_id}> {self.verb.past}{self.detail}{said}"
+        return f"{self.actor_name} {self.verb.done}{self.detail}{said}"
 
     @property
     def last_action(self) -> LastAction:
         return LastAction(
-            self.actor.slack_user_id, f"{self.verb.past}{self.detail}", datetime.now(UTC)
+            self.actor.pagerduty.name, f"{self.verb.done}{self.detail}", datetime.now(UTC)
         )
+
+    @property
+    def actor_name(self) -> str:
+        return escape(self.actor.pagerduty.name)
 
 
 class RecentActions:
@@ -72,16 +81,19 @@ class RecentActions:
         self._echo_window = echo_window
 
     async def record(self, outcome: Outcome) -> None:
+        """After an action: the card's last action, and (for actions whose write did not
+        say so beforehand, `about_to`) that its webhook is our echo."""
         action = outcome.last_action
-        stored = StoredAction(action.slack_user_id, outcome.verb.value, outcome.detail, action.at)
+        stored = StoredAction(action.who, outcome.verb.value, outcome.detail, action.at)
         await self._store.set_last_action(outcome.incident.id, stored)
+        await self._store.note_own_action(outcome.incident.id, outcome.verb.value)
 
     async def last(self, incident_id: str) -> LastAction | None:
         stored = await self._store.last_action(incident_id)
         if stored is None:
             return None
         try:
-            did = Verb(stored.verb).past
+            did = Verb(stored.verb).done
         except ValueError:  # a verb this version does not know (a newer replica's)
             did = escape(stored.verb)
         return LastAction(stored.actor, f"{did}{stored.detail}", stored.at)

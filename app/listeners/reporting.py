@@ -91,8 +91,8 @@ class Reporter:
                 await self._slack.chat_postMessage(
                     channel=audience.channel, thread_ts=public_ts, text=text
                 )
-        if reply.private:
-            await self._tell(audience, "\n".join(reply.private))
+        if reply.private or reply.private_blocks:
+            await self._tell(audience, "\n".join(reply.private), reply.private_blocks or None)
 
     async def drain(self, grace_seconds: float) -> int:
         """Wait up to `grace_seconds` for the actions in flight (each tells its person how
@@ -128,13 +128,18 @@ class Reporter:
                 "could not tell the person what went wrong: %s", type(slack_error).__name__
             )
 
-    async def _tell(self, audience: Audience, text: str) -> None:
+    async def _tell(
+        self, audience: Audience, text: str, blocks: list[dict[str, Any]] | None = None
+    ) -> None:
         if audience.respond is not None:
-            await audience.respond(text=text, response_type="ephemeral", replace_original=False)
+            await audience.respond(
+                text=text, blocks=blocks, response_type="ephemeral", replace_original=False
+            )
         elif audience.channel and audience.user:
             await self._slack.chat_postEphemeral(
                 channel=audience.channel,
                 user=audience.user,
                 text=text,
+                blocks=blocks,
                 thread_ts=audience.thread_ts,
             )

@@ -37,7 +37,15 @@ from app.pagerduty.errors import (
     PagerDutyRejected,
     PagerDutyUnavailable,
 )
-from app.pagerduty.models import EscalationPolicy, Incident, IncidentStatus, Note, OnCall, User
+from app.pagerduty.models import (
+    EscalationPolicy,
+    Incident,
+    IncidentStatus,
+    Note,
+    OnCall,
+    User,
+    WebhookSubscription,
+)
 from app.pagerduty.operations import ResponderOperations
 
 logger = logging.getLogger(__name__)
@@ -159,6 +167,14 @@ class PagerDutyClient(ResponderOperations):
                 break
         return None
 
+    async def get_user(self, user_id: str) -> User:
+        data = await self._request(
+            "GET",
+            f"/users/{user_id}",
+            not_found=PagerDutyRejected(f"PagerDuty has no user {user_id}."),
+        )
+        return User.model_validate(data["user"])
+
     async def get_escalation_policy(self, policy_id: str) -> EscalationPolicy:
         data = await self._request(
             "GET",
@@ -178,6 +194,18 @@ class PagerDutyClient(ResponderOperations):
         """The account's abilities: the cheapest call that proves the key works."""
         data = await self._request("GET", "/abilities")
         return [str(ability) for ability in data.get("abilities", [])]
+
+    async def list_webhook_subscriptions(self) -> list[WebhookSubscription]:
+        """Every v3 webhook subscription of the account (doctor looks for ours)."""
+        subscriptions: list[WebhookSubscription] = []
+        while True:
+            data = await self._request(
+                "GET", "/webhook_subscriptions", params={"limit": 100, "offset": len(subscriptions)}
+            )
+            page = data.get("webhook_subscriptions", [])
+            subscriptions += [WebhookSubscription.model_validate(entry) for entry in page]
+            if not data.get("more") or not page:
+                return subscriptions
 
     # --- writes, always as a person ---------------------------------------------------
 

@@ -52,6 +52,13 @@ class Responder(_Model):
     message: str = ""
 
 
+class ResolveReason(_Model):
+    """Why PagerDuty resolved an incident: today only `merge_resolve_reason`."""
+
+    type: str = ""
+    incident: Reference | None = None  # the incident it was merged into
+
+
 class Incident(_Model):
     id: str
     incident_number: int
@@ -72,6 +79,14 @@ class Incident(_Model):
     pending_actions: list[PendingAction] = []
     # Only on accounts with responder requests (the `coordinated_responding` ability).
     incidents_responders: list[Responder] = []
+    resolve_reason: ResolveReason | None = None
+
+    @property
+    def merged_into(self) -> Reference | None:
+        reason = self.resolve_reason
+        if self.status != "resolved" or reason is None or reason.type != "merge_resolve_reason":
+            return None
+        return reason.incident
 
     @property
     def assignee_ids(self) -> set[str]:
@@ -180,3 +195,19 @@ class BulkUpdate(_Model):
 class Note(_Model):
     id: str | None = None
     content: str
+
+
+class DeliveryMethod(_Model):
+    url: str = ""
+    # PagerDuty sets it after repeated rejected deliveries (a wrong secret, say).
+    temporarily_disabled: bool = False
+
+
+class WebhookSubscription(_Model):
+    id: str
+    active: bool = True
+    delivery_method: DeliveryMethod = DeliveryMethod()
+
+    @property
+    def delivering(self) -> bool:
+        return self.active and not self.delivery_method.temporarily_disabled

@@ -93,6 +93,15 @@ class ResponderOperations:
         found = await _named(self, "/escalation_policies", "escalation_policies", name)
         return [EscalationPolicy.model_validate(p) for p in found]
 
+    async def search_escalation_policies(
+        self: _Transport, query: str, limit: int = PAGE_SIZE
+    ) -> list[EscalationPolicy]:
+        """Policies whose name contains `query` as PagerDuty matches it (loosely): for
+        suggestions as someone types, never to decide which policy was meant."""
+        params = {"query": query.strip(), "limit": limit}
+        data = await self._request("GET", "/escalation_policies", params=params)
+        return [EscalationPolicy.model_validate(p) for p in data.get("escalation_policies", [])]
+
     async def find_services(self: _Transport, name: str) -> list[Service]:
         """Every service named exactly `name` (any case), disabled ones included."""
         found = await _named(self, "/services", "services", name)

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.errors import UsageError
-from app.incidents.grammar import Verb, as_typed, parse_command, parse_mention
+from app.incidents.grammar import Verb, parse_command, parse_mention
+from app.incidents.words import as_typed
 
 _SLACK_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 

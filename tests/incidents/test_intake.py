@@ -7,16 +7,16 @@ from typing import Any
 
 import pytest
 
-from app.blocks import CardState
+from app.blocks.card import CardState
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.slack import SlackStandIn
 from app.errors import NotAllowed, NotMapped, UsageError
-from app.incidents.grammar import Verb
-from app.incidents.intake import Intake, Way
+from app.incidents.grammar import ParsedCommand, Verb
+from app.incidents.intake import Intake, Request, Way
 from app.service import Service
 from app.settings import Settings
 from app.store import AuditEntry, CardRef
 from tests.conftest import CARD_TS, fast_pagerduty_client
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.slack import SlackStandIn
 
 ALICE = "U0ALICE01"
 CARD = CardRef("C0INCIDENTS", CARD_TS)
@@ -48,7 +48,7 @@ async def test_a_command_acts_as_the_verified_person_and_announces_it(
     reply = await service.intake.command("ack 123", slack_user_id=ALICE, channel="C0INCIDENTS")
 
     assert reply.public == [
-        "<@U0ALICE01> acknowledged <https://acme.pagerduty.com/incidents/PT4KHLK"
+        "Alice Example acknowledged <https://acme.pagerduty.com/incidents/PT4KHLK"
         "|#123 checkout API error rate high>."
     ]
     [write] = pagerduty.writes
@@ -65,7 +65,7 @@ async def test_a_click_speaks_through_the_card_not_the_channel(
     assert reply.public == []
     assert [c.args["ts"] for c in slack.calls_to("chat.update")] == [CARD_TS]
     [line] = [c.args for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts")]
-    assert line["text"] == "<@U0ALICE01> acknowledged"
+    assert line["text"] == "Alice Example acknowledged"
 
 
 def every_way_in(intake: Intake, channel: str) -> dict[str, Callable[[], Coroutine[Any, Any, Any]]]:
@@ -170,3 +170,37 @@ async def test_a_malformed_command_never_reaches_pagerduty(
     with pytest.raises(UsageError, match="I don't know `explode`"):
         await service.intake.command("explode 123", slack_user_id=ALICE, channel="C0INCIDENTS")
     assert pagerduty.requests == []
+
+
+# --- verbs without an incident (issue 17) -------------------------------------------------
+
+
+async def test_a_verb_without_an_incident_runs_the_same_pipeline_and_is_audited(
+    service: Service, pagerduty: PagerDutyStandIn
+) -> None:
+    request = Request(ParsedCommand(Verb.ACK_MINE), ALICE, "C0INCIDENTS", Way.COMMAND)
+    reply = await service.intake.handle(request)
+
+    assert reply.public == [
+        "<@U0ALICE01> acknowledged 1 of their incident(s): "
+        "<https://acme.pagerduty.com/incidents/PT4KHLK|#123 checkout API error rate high>."
+    ]
+    [write] = pagerduty.writes
+    assert (write.method, write.path, write.headers["from"]) == (
+        "PUT",
+        "/incidents",
+        "alice@example.com",
+    )
+    [entry] = await audit(service)
+    assert (entry.verb, entry.incident, entry.outcome) == ("ack mine", "PT4KHLK", "done")
+
+
+async def test_a_verb_without_an_incident_from_an_unmapped_person_writes_nothing(
+    service: Service, pagerduty: PagerDutyStandIn
+) -> None:
+    with pytest.raises(NotMapped):
+        await service.intake.command("mine", slack_user_id="U0NOPD001", channel="C0INCIDENTS")
+
+    assert pagerduty.requests_to("GET", "/incidents") == []
+    [entry] = await audit(service)
+    assert (entry.verb, entry.incident, entry.outcome) == ("mine", "", "refused")

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from app.blocks import CardState
+from app.blocks.card import CardState
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.slack import SlackStandIn
 from app.ids import ActionId, BlockId, CallbackId, InputActionId
 from tests.conftest import Bot, action_ids, show_card
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.slack import SlackStandIn
 
 INCIDENT_123 = "PT4KHLK"
 
@@ -39,6 +39,7 @@ async def test_show_posts_a_card_whose_buttons_and_metadata_hold_the_incident_id
         ActionId.RESOLVE,
         ActionId.ESCALATE,
         ActionId.REASSIGN,
+        ActionId.MORE,
     ]
     for block in card["blocks"]:
         for element in block.get("elements", []):
@@ -65,7 +66,7 @@ async def test_acknowledge_click_acks_redraws_the_card_and_says_so_in_its_thread
     assert ActionId.ACKNOWLEDGE not in action_ids(update)
     thread_line = slack.calls_to("chat.postMessage")[-1].args
     assert thread_line["thread_ts"] == card["ts"]
-    assert thread_line["text"].startswith("<@U0ALICE01> acknowledged")
+    assert thread_line["text"].startswith("Alice Example acknowledged")
 
 
 async def test_acknowledge_click_on_an_incident_resolved_elsewhere_writes_nothing_and_refreshes(
@@ -276,14 +277,14 @@ async def test_when_slack_cannot_update_the_card_the_action_stands_and_the_click
     assert len(pagerduty.writes) == 1
     assert pagerduty.incidents[INCIDENT_123]["status"] == "acknowledged"
     told = slack.responses[0]["text"]
-    assert told.startswith("Done: <@U0ALICE01> acknowledged")
+    assert told.startswith("Done: Alice Example acknowledged")
     assert "would not update the card" in told
 
 
 async def test_a_forged_click_is_rejected_and_nothing_happens(
     bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn
 ) -> None:
-    from tests.standins.signing import interactivity_body, signed_headers
+    from app.demo.signing import interactivity_body, signed_headers
 
     card = await show_card(bot, slack)
     body = interactivity_body({"type": "block_actions", "actions": []})

@@ -8,13 +8,13 @@ import copy
 from typing import Any
 from urllib.parse import urlencode
 
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.signing import FORM, signed_headers
+from app.demo.slack import SlackStandIn
 from app.ids import ActionId, BlockId, InputActionId, Shortcut
 from tests.conftest import SIGNING_SECRET, Bot, show_card
 from tests.listeners.test_threads import shortcut_payload
 from tests.standins.contracts import load_slack_sample
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.signing import FORM, signed_headers
-from tests.standins.slack import SlackStandIn
 
 GRID_USER = "W0ALICE01"  # Enterprise Grid user ids start with W
 ENTERPRISE = {"id": "E0ACME0001", "name": "Acme Corp"}
@@ -66,7 +66,7 @@ async def test_an_org_wide_install_click_with_no_team_acts_as_the_w_user(
     assert put.json == ACKNOWLEDGED
     assert put.headers["from"] == "alice@example.com"
     thread_line = slack.calls_to("chat.postMessage")[-1].args
-    assert thread_line["text"].startswith(f"<@{GRID_USER}> acknowledged")
+    assert thread_line["text"].startswith("Alice Example acknowledged")  # named, not pinged
 
 
 async def test_a_button_on_an_ephemeral_card_acts_and_redraws_only_the_posted_cards(

@@ -8,11 +8,11 @@ from urllib.parse import urlencode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.incidents.grammar import USAGE
+from app.demo.signing import FORM, new_trigger_id, signed_headers
+from app.demo.slack import SlackStandIn
+from app.incidents.usage import USAGE
 from tests.conftest import SIGNING_SECRET, Bot
 from tests.standins.contracts import load_slack_sample
-from tests.standins.signing import FORM, signed_headers
-from tests.standins.slack import SlackStandIn
 
 # The top-level field names (and a few values) of Slack's request bodies: slash commands,
 # interactivity payloads, Events API envelopes, url_verification, ssl_check, Socket Mode.
@@ -48,7 +48,13 @@ channel_names = st.one_of(
 
 def command_body(text: str, channel_name: str, response_url: str) -> bytes:
     fields: dict[str, Any] = load_slack_sample("requests/slash_command.incident_resolve.form.json")
-    fields.update(text=text, channel_name=channel_name, response_url=response_url)
+    # Each command Slack sends has a trigger_id of its own (a repeated one is a replay).
+    fields.update(
+        text=text,
+        channel_name=channel_name,
+        response_url=response_url,
+        trigger_id=new_trigger_id(),
+    )
     return urlencode(fields).encode()
 
 

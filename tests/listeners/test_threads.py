@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.slack import SlackStandIn
 from app.ids import BlockId, CallbackId, InputActionId, Shortcut
 from tests.conftest import CARD_TS, Bot, posted_card
 from tests.standins.contracts import load_slack_sample
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.slack import SlackStandIn
 
 INCIDENT_123 = "PT4KHLK"
 
@@ -51,7 +51,7 @@ async def test_escalate_mention_in_a_card_thread_escalates_that_incident_as_the_
     assert put.headers["from"] == "bob@example.com"
     [reply] = thread_replies(slack)
     assert reply["thread_ts"] == CARD_TS
-    assert reply["text"].startswith("<@U0BOB0002> escalated")
+    assert reply["text"].startswith("Bob Builder escalated")
     replies = slack.calls_to("conversations.replies")
     assert replies[0].args["include_all_metadata"] in (True, "true", "1", 1)
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from pydantic import SecretStr
 
+from app.demo.pagerduty import PagerDutyStandIn
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.errors import (
     IncidentNotFound,
@@ -16,7 +17,6 @@ from app.pagerduty.errors import (
     PagerDutyUnavailable,
 )
 from tests.conftest import PAGERDUTY_TOKEN
-from tests.standins.pagerduty import PagerDutyStandIn
 
 ALICE = "alice@example.com"
 

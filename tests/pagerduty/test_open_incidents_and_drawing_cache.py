@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 import pytest
 from pydantic import SecretStr
 
+from app.demo.pagerduty import PagerDutyStandIn
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.drawing_cache import DrawingCache
 from tests.conftest import PAGERDUTY_TOKEN
-from tests.standins.pagerduty import PagerDutyStandIn
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import SecretStr
 
+from app.demo.pagerduty import PagerDutyStandIn, seed_responding
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.errors import (
     IncidentNotFound,
@@ -18,7 +19,6 @@ from app.pagerduty.errors import (
 )
 from app.pagerduty.models import Priority
 from tests.conftest import PAGERDUTY_TOKEN
-from tests.standins.pagerduty import PagerDutyStandIn, seed_responding
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
 

@@ -16,13 +16,13 @@ from typing import Any
 
 import httpx
 
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.slack import SlackStandIn
 from app.ids import ActionId
 from app.settings import Settings
 from app.store import Store
 from tests.conftest import Bot, running_bot
 from tests.listeners.test_threads import mention
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.slack import SlackStandIn
 
 CONCURRENCY = 50
 NOTES_ON_123 = 4
@@ -78,7 +78,7 @@ async def test_500_mixed_requests_at_concurrency_50_with_a_1_s_pagerduty_write_e
     card_ids = [f"PLOADC{n:05d}" for n in card_numbers]
     # ~2,000 requests: checking each against the OpenAPI spec would make this a CPU
     # benchmark of openapi-core; every request shape here is spec-checked in other tests.
-    pagerduty.spec = None
+    pagerduty.validator = None
 
     # The bot's client waits longer than PagerDuty's 1 s: slowness, not failure, is tested.
     async with running_bot(settings, slack, timeout=30, attempts=4) as bot:

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.slack import SlackStandIn
 from app.ids import ActionId
 from tests.conftest import Bot, posted_card
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.slack import SlackStandIn
 
 INCIDENT = "PT4KHLK"
 ATTEMPTS = 3  # fast_pagerduty_client's budget

@@ -20,12 +20,12 @@ from typing import Any
 import httpx
 import pytest
 
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.signing import FORM, signed_headers, slash_command_body
+from app.demo.slack import SlackStandIn
 from app.logs import JsonFormatter
 from app.settings import ConfigError, Settings, load_settings
 from tests.conftest import METRICS_TOKEN, running_bot
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.signing import FORM, signed_headers, slash_command_body
-from tests.standins.slack import SlackStandIn
 from tests.test_webhooks import webhook
 
 BOT_TOKEN = "xoxb-SECRETBOT-4f1c9e7a2b6d"

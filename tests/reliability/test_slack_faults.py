@@ -14,13 +14,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.server import serve_on_loopback
+from app.demo.signing import FORM, signed_headers, slash_command_body
+from app.demo.slack import SlackStandIn
 from app.ids import ActionId, Shortcut
 from tests.conftest import CARD_TS, SIGNING_SECRET, Bot, show_card
 from tests.listeners.test_threads import mention, shortcut_payload
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.server import serve_on_loopback
-from tests.standins.signing import FORM, signed_headers, slash_command_body
-from tests.standins.slack import SlackStandIn
 
 INCIDENT = "PT4KHLK"
 
@@ -117,7 +117,7 @@ async def test_the_thread_line_failing_after_a_click_still_acknowledges_once_and
 
     await slack.wait_for(lambda s: len(s.responses) == 1)
     told = slack.responses[0]["text"]
-    assert told.startswith("Done: <@U0ALICE01> acknowledged")
+    assert told.startswith("Done: Alice Example acknowledged")
     assert "would not update the card" in told
     assert len(pagerduty.writes) == 1
     assert pagerduty.incidents[INCIDENT]["status"] == "acknowledged"
@@ -165,7 +165,7 @@ async def test_redrawing_a_card_failing_after_a_click_still_acknowledges_once_an
     await bot.click(card, ActionId.ACKNOWLEDGE)
 
     await slack.wait_for(lambda s: len(s.responses) == 1)
-    assert slack.responses[0]["text"].startswith("Done: <@U0ALICE01> acknowledged")
+    assert slack.responses[0]["text"].startswith("Done: Alice Example acknowledged")
     assert len(pagerduty.writes) == 1
 
 

@@ -18,12 +18,8 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 
-from app.settings import Settings
-from app.web import create_app
-from tests.conftest import SIGNING_SECRET, Bot, fast_pagerduty_client
-from tests.standins.contracts import load_slack_sample
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.signing import (
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.signing import (
     FORM,
     JSON,
     events_body,
@@ -32,7 +28,11 @@ from tests.standins.signing import (
     signed_headers,
     slash_command_body,
 )
-from tests.standins.slack import SlackStandIn
+from app.demo.slack import SlackStandIn
+from app.settings import Settings
+from app.web import create_app
+from tests.conftest import SIGNING_SECRET, Bot, fast_pagerduty_client
+from tests.standins.contracts import load_slack_sample
 
 Request = tuple[bytes, dict[str, str]]
 

@@ -14,10 +14,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from app.demo.pagerduty import PagerDutyStandIn
+from app.demo.slack import SlackStandIn
 from app.settings import Settings
 from tests.conftest import SIGNING_SECRET, WEBHOOK_SECRET, Bot, cards_posted, running_bot
-from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.slack import SlackStandIn
 from tests.test_webhooks import webhook
 
 EVENT_ID = "01REFUSEDTHENACCEPTED0001"

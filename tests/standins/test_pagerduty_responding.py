@@ -9,15 +9,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.standins.pagerduty import (
+from app.demo.pagerduty import (
     ACCEPT,
     PD_TEST_TOKEN,
     PagerDutyStandIn,
-    load_pagerduty_spec,
     seed_default,
     seed_responding,
 )
-from tests.standins.server import serve_on_loopback
+from app.demo.server import serve_on_loopback
+from tests.standins.spec import load_pagerduty_spec
 
 HEADERS = {
     "Accept": ACCEPT,
@@ -32,7 +32,7 @@ def pd() -> PagerDutyStandIn:
     spec = load_pagerduty_spec()
     if spec is None:
         pytest.skip("shared PagerDuty spec not found")
-    standin = PagerDutyStandIn(spec=spec)
+    standin = PagerDutyStandIn(validator=spec)
     seed_default(standin)
     seed_responding(standin)
     return standin

@@ -13,17 +13,23 @@ from slack_sdk.web.async_client import AsyncWebClient
 from starlette.responses import PlainTextResponse
 from starlette.types import Receive, Scope, Send
 
-from tests.standins.contracts import load_slack_sample
-from tests.standins.pagerduty import (
+from app.demo.pagerduty import (
     ACCEPT,
     PD_TEST_TOKEN,
     PagerDutyStandIn,
-    load_pagerduty_spec,
     seed_default,
 )
-from tests.standins.server import serve_on_loopback
-from tests.standins.signing import FORM, sign_slack, signed_headers, slash_command_body
-from tests.standins.slack import SlackStandIn, seed_default_slack
+from app.demo.server import serve_on_loopback
+from app.demo.signing import (
+    FORM,
+    SLASH_COMMAND_FIELDS,
+    sign_slack,
+    signed_headers,
+    slash_command_body,
+)
+from app.demo.slack import AUTH_TEST, AUTH_TEST_SCOPES, USER, SlackStandIn, seed_default_slack
+from tests.standins.contracts import load_slack_sample
+from tests.standins.spec import load_pagerduty_spec
 
 PD_HEADERS = {
     "Accept": ACCEPT,
@@ -38,7 +44,7 @@ def pd() -> PagerDutyStandIn:
     spec = load_pagerduty_spec()
     if spec is None:
         pytest.skip("shared PagerDuty spec not found")
-    standin = PagerDutyStandIn(spec=spec)
+    standin = PagerDutyStandIn(validator=spec)
     seed_default(standin)
     return standin
 
@@ -243,7 +249,9 @@ async def test_slack_fault_injection(slack: tuple[SlackStandIn, str], web: Async
     with pytest.raises(SlackApiError, match="channel_not_found"):
         await web.chat_postMessage(channel="C0GONE", text="hi")
 
-    standin.fail_next_from_sample("chat.postMessage", "error.ratelimited.response.json")
+    standin.fail_next_from_sample(
+        "chat.postMessage", load_slack_sample("web_api/error.ratelimited.response.json")
+    )
     with pytest.raises(SlackApiError) as limited:
         await web.chat_postMessage(channel="C0INCIDENTS", text="hi")
     assert limited.value.response.status_code == 429
@@ -282,3 +290,13 @@ def test_signed_slash_command_passes_slack_sdk_verifier() -> None:
 
     assert SignatureVerifier("s3cret").is_valid_request(body, headers)
     assert b"text=resolve+123" in body
+
+
+def test_the_simulated_slack_answers_in_the_shapes_of_the_shared_samples() -> None:
+    auth = load_slack_sample("web_api/auth.test.bot.json")
+    headers = auth.pop("_response_headers")
+    assert auth == AUTH_TEST
+    assert headers["x-oauth-scopes"] == AUTH_TEST_SCOPES
+    assert load_slack_sample("web_api/users.info.response.json")["user"] == USER
+    command = load_slack_sample("requests/slash_command.incident_resolve.form.json")
+    assert command == SLASH_COMMAND_FIELDS

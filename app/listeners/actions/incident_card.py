@@ -11,10 +11,13 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from app.blocks import CardState, reassign_modal, resolve_modal
+from app.blocks.card import CardState
+from app.blocks.modals import reassign_modal, resolve_modal
 from app.errors import UsageError
-from app.incidents.grammar import MAX_TEXT_CHARS, Verb
+from app.incidents.grammar import Verb
+from app.incidents.installation import user_team_of
 from app.incidents.intake import Intake
+from app.incidents.words import MAX_TEXT_CHARS
 from app.listeners.reporting import Audience, Reporter
 from app.store import CardRef
 
@@ -66,6 +69,7 @@ def acting_button(verb: Verb) -> ButtonHandler:
                 slack_user_id=body["user"]["id"],
                 seen=card_state(action.get("value", "")),
                 card=clicked_card(body),
+                user_team=user_team_of(body),
                 redraw_clicked=not on_ephemeral(body),
             )
             await reporter.deliver(reply, audience, public_ts=None)

@@ -5,6 +5,7 @@ from typing import Any
 
 from slack_bolt.context.async_context import AsyncBoltContext
 
+from app.incidents.installation import user_team_of
 from app.incidents.intake import Intake
 from app.listeners.reporting import Audience, Reporter
 
@@ -27,5 +28,6 @@ async def handle_app_mention(
             slack_user_id=event["user"],
             channel=event["channel"],
             thread_ts=event.get("thread_ts"),
+            user_team=user_team_of(body),
         )
         await reporter.deliver(reply, audience, public_ts=event.get("thread_ts") or event["ts"])

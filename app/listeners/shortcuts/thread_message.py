@@ -7,15 +7,20 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from app.blocks import escalate_modal, notice_modal
-from app.incidents.grammar import MAX_TEXT_CHARS, message_as_typed
+from app.blocks.modals import escalate_modal, notice_modal
+from app.errors import BotError
+from app.incidents.installation import user_team_of
 from app.incidents.intake import Intake
+from app.incidents.words import MAX_TEXT_CHARS, message_as_typed
 from app.listeners.reporting import Audience, Reporter
 
 NOT_A_THREAD = (
     "That message is not in an incident card's thread. Use `/incident escalate <number>` or "
     "mention me with the number."
 )
+
+
+CANT = "Can't escalate"
 
 
 def _thread_of(shortcut: dict[str, Any]) -> tuple[str, str]:
@@ -43,14 +48,21 @@ async def handle_escalate_shortcut(
             view=escalate_modal("", about=None, level=None, note=note, max_chars=MAX_TEXT_CHARS),
         )
         view_id = opened["view"]["id"]
-        incident_id = await intake.incident_in_thread(channel, parent)
-        if incident_id is None:
-            view = notice_modal("Not an incident thread", NOT_A_THREAD)
-            await client.views_update(view_id=view_id, view=view)
+        try:
+            incident_id = await intake.incident_in_thread(channel, parent)
+            if incident_id is None:
+                view = notice_modal("Not an incident thread", NOT_A_THREAD)
+                await client.views_update(view_id=view_id, view=view)
+                return
+            about, level = await intake.escalation_preview(
+                slack_user_id=shortcut["user"]["id"],
+                channel=channel,
+                incident_id=incident_id,
+                user_team=user_team_of(shortcut),
+            )
+        except BotError as refusal:  # said in the modal that is waiting for it, not beside it
+            await client.views_update(view_id=view_id, view=notice_modal(CANT, refusal.message))
             return
-        about, level = await intake.escalation_preview(
-            slack_user_id=shortcut["user"]["id"], channel=channel, incident_id=incident_id
-        )
         metadata = json.dumps({"incident_id": incident_id, "channel": channel, "thread": parent})
         await client.views_update(
             view_id=view_id,
@@ -75,5 +87,6 @@ async def handle_add_to_notes_shortcut(
             slack_user_id=shortcut["user"]["id"],
             channel=channel,
             message=shortcut.get("message") or {},
+            user_team=user_team_of(shortcut),
         )
         await reporter.deliver(reply, audience, public_ts=None)

@@ -6,9 +6,11 @@ from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 
-from app.blocks import CardState, assignee_from, resolution_from
+from app.blocks.card import CardState
+from app.blocks.modals import assignee_from, resolution_from
 from app.ids import BlockId
 from app.incidents.grammar import Verb
+from app.incidents.installation import user_team_of
 from app.incidents.intake import Intake, Way
 from app.listeners.reporting import Audience, Reporter
 from app.listeners.views.form import refuse, too_long
@@ -45,6 +47,7 @@ async def _submit(
             seen=state,
             card=card,
             way=Way.MODAL,
+            user_team=user_team_of(body),
             redraw_clicked=bool(card.ts),  # no ts: the button was on an ephemeral message
             **inputs,
         )

@@ -5,9 +5,11 @@ from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 
-from app.blocks import escalation_from
+from app.blocks.modals import escalation_from
 from app.ids import BlockId
+from app.incidents.installation import user_team_of
 from app.incidents.intake import Intake
+from app.incidents.words import INCIDENT_ID
 from app.listeners.reporting import Audience, Reporter
 from app.listeners.views.form import refuse, too_long
 
@@ -21,6 +23,10 @@ async def handle_escalate_submission(
         incident_id, channel, thread = origin["incident_id"], origin["channel"], origin["thread"]
     except (ValueError, KeyError, TypeError):
         await refuse(ack, BlockId.LEVEL, "Still looking up the incident; try again in a moment.")
+        return
+    if not (isinstance(incident_id, str) and INCIDENT_ID.fullmatch(incident_id)):
+        # Only ours can be in private_metadata, unless a request was forged: never a path.
+        await refuse(ack, BlockId.LEVEL, "This form is not one I can act on; close it.")
         return
     if level_text and not (level_text.isdigit() and int(level_text) >= 1):
         await refuse(ack, BlockId.LEVEL, "A whole number from 1, or empty for the next level.")
@@ -38,5 +44,6 @@ async def handle_escalate_submission(
             incident_id=incident_id,
             level=int(level_text) if level_text else None,
             note=note,
+            user_team=user_team_of(body),
         )
         await reporter.deliver(reply, audience, public_ts=thread)

@@ -3,7 +3,7 @@ and the modal stays open with what the person typed."""
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 
-from app.incidents.grammar import MAX_TEXT_CHARS
+from app.incidents.words import MAX_TEXT_CHARS
 
 
 async def refuse(ack: AsyncAck, block_id: str, message: str) -> None:

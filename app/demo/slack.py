@@ -7,6 +7,7 @@ form or JSON POSTs, bearer token), records every call, and injects Slack-shaped 
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
 import json
 import math
@@ -21,12 +22,47 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from tests.standins.contracts import load_slack_sample
-from tests.standins.server import pause
+from app.demo.server import pause
 
 BOT_USER_ID = "U0INCBOT1"
 BOT_ID = "B0INCBOT1"
 TEAM_ID = "T0G9PQBBK"
+# Slack's own answers, as the shared samples (../shared/contracts/slack/web_api) record them;
+# tests/standins/test_standins.py keeps these copies equal to the samples.
+AUTH_TEST: dict[str, Any] = {
+    "ok": True,
+    "url": "https://acme-sre.slack.com/",
+    "team": "ACME SRE",
+    "user": "incident-bot",
+    "team_id": TEAM_ID,
+    "user_id": BOT_USER_ID,
+    "bot_id": BOT_ID,
+    "is_enterprise_install": False,
+}
+AUTH_TEST_SCOPES = (
+    "commands,chat:write,app_mentions:read,channels:history,groups:history,users:read"
+)
+USER: dict[str, Any] = {
+    "id": "U0ALICE01",
+    "team_id": TEAM_ID,
+    "name": "alice",
+    "deleted": False,
+    "real_name": "Alice Example",
+    "tz": "Europe/Berlin",
+    "tz_label": "Central European Time",
+    "tz_offset": 3600,
+    "is_admin": False,
+    "is_owner": False,
+    "is_bot": False,
+    "is_app_user": False,
+    "updated": 1678000000,
+    "profile": {
+        "real_name": "Alice Example",
+        "display_name": "alice",
+        "email": "alice@example.com",
+        "team": TEAM_ID,
+    },
+}
 _JSON_FIELDS = frozenset({"blocks", "attachments", "metadata", "view", "user_auth_blocks"})
 
 
@@ -56,12 +92,16 @@ class SlackStandIn:
         self.latency = 0.0
         self.calls: list[SlackCall] = []
         self.responses: list[dict[str, Any]] = []
+        self.hook_paths: list[str] = []  # where each of `responses` was posted (its user)
+        self.views: dict[str, dict[str, Any]] = {}  # open modals by view id, with trigger_id
         self.users: dict[str, dict[str, Any]] = {}
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self.socket_url: str | None = None
         self.groups: dict[str, list[str]] = {}  # user group id -> member user ids
         # auth.test's `x-oauth-scopes`; None: what the shared sample says (no users:read.email).
         self.granted_scopes: list[str] | None = None
+        # Fields auth.test answers beyond the shared sample (e.g. an Enterprise Grid install's).
+        self.auth_test_fields: dict[str, Any] = {}
         self._faults: list[_Fault] = []
         # Posts per second per channel before chat.postMessage answers 429 + Retry-After,
         # as Slack does (about 1); None: no limit.
@@ -79,7 +119,7 @@ class SlackStandIn:
 
     def set_user(self, user_id: str, email: str | None, name: str = "user") -> None:
         """Add or replace a user; ``email=None`` mimics a workspace that hides emails."""
-        user = load_slack_sample("web_api/users.info.response.json")["user"]
+        user = copy.deepcopy(USER)
         user.update(id=user_id, name=name, real_name=name.title())
         user["profile"].update(real_name=name.title(), display_name=name, email=email)
         if email is None:
@@ -119,9 +159,8 @@ class SlackStandIn:
         body = {"ok": False, "error": error or ("ratelimited" if status == 429 else "fatal_error")}
         self._faults.append(_Fault(method, status, body, headers, times))
 
-    def fail_next_from_sample(self, method: str, sample: str, *, times: int = 1) -> None:
-        """Fail with a shared ``web_api/`` sample, honouring its ``_http_status``/headers."""
-        data = load_slack_sample(f"web_api/{sample}")
+    def fail_next_from_sample(self, method: str, data: dict[str, Any], *, times: int = 1) -> None:
+        """Fail with a Slack sample's answer, honouring its ``_http_status``/headers."""
         body = {k: v for k, v in data.items() if not k.startswith("_")}
         status, headers = data.get("_http_status", 200), data.get("_response_headers")
         self._faults.append(_Fault(method, status, body, headers, times))
@@ -168,16 +207,17 @@ class SlackStandIn:
         if self.bot_token and token != self.bot_token:
             return JSONResponse({"ok": False, "error": "invalid_auth"})
         if method == "auth.test":
-            sample = load_slack_sample("web_api/auth.test.bot.json")
-            headers = sample.pop("_response_headers")
-            if self.granted_scopes is not None:
-                headers["x-oauth-scopes"] = ",".join(self.granted_scopes)
-            return JSONResponse(sample, headers=headers)
+            scopes = self.granted_scopes
+            headers = {
+                "x-oauth-scopes": ",".join(scopes) if scopes is not None else AUTH_TEST_SCOPES
+            }
+            return JSONResponse(AUTH_TEST | self.auth_test_fields, headers=headers)
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         return JSONResponse(handler(args) if handler else {"ok": True})
 
     async def _hook(self, request: Request) -> Response:
         self.responses.append(json.loads(await request.body() or b"{}"))
+        self.hook_paths.append(request.path_params["rest"])
         return PlainTextResponse("ok")
 
     def _take_fault(self, method: str) -> _Fault | None:
@@ -200,7 +240,8 @@ class SlackStandIn:
         self._last_post_at[channel] = now
         return 0.0
 
-    def _new_ts(self) -> str:
+    def new_ts(self) -> str:
+        """A fresh message timestamp, later than every earlier one."""
         micros = next(self._ts)
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
@@ -210,6 +251,13 @@ class SlackStandIn:
         user = self.users.get(args.get("user", ""))
         return {"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"}
 
+    def _users_lookupByEmail(self, args: dict[str, Any]) -> dict[str, Any]:
+        email = str(args.get("email", "")).lower()
+        for user in self.users.values():
+            if str(user["profile"].get("email", "")).lower() == email:
+                return {"ok": True, "user": user}
+        return {"ok": False, "error": "users_not_found"}
+
     def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = args.get("channel", "")
         text, metadata, thread_ts = (
@@ -217,7 +265,7 @@ class SlackStandIn:
             args.get("metadata"),
             args.get("thread_ts"),
         )
-        message = self.add_message(channel, self._new_ts(), text, metadata, thread_ts)
+        message = self.add_message(channel, self.new_ts(), text, metadata, thread_ts)
         message["app_id"] = "A0INCBOT1"
         if "blocks" in args:
             message["blocks"] = args["blocks"]
@@ -229,12 +277,12 @@ class SlackStandIn:
         if message is None:
             return {"ok": False, "error": "message_not_found"}
         message.update({k: args[k] for k in ("text", "blocks", "metadata") if k in args})
-        message["edited"] = {"user": BOT_ID, "ts": self._new_ts()}
+        message["edited"] = {"user": BOT_ID, "ts": self.new_ts()}
         text = message["text"]
         return {"ok": True, "channel": channel, "ts": ts, "text": text, "message": message}
 
     def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "message_ts": self._new_ts()}
+        return {"ok": True, "message_ts": self.new_ts()}
 
     def _chat_getPermalink(self, args: dict[str, Any]) -> dict[str, Any]:
         channel, ts = args.get("channel", ""), str(args.get("message_ts", ""))
@@ -276,8 +324,11 @@ class SlackStandIn:
         }
 
     def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
-        view = args.get("view") or {}
-        return {"ok": True, "view": {**view, "id": args.get("view_id") or f"V{next(self._ts)}"}}
+        view = {**(args.get("view") or {}), "id": args.get("view_id") or f"V{next(self._ts)}"}
+        earlier = self.views.get(view["id"], {})
+        view["trigger_id"] = args.get("trigger_id") or earlier.get("trigger_id")
+        self.views[view["id"]] = view
+        return {"ok": True, "view": view}
 
     _views_update = _views_open
     _views_push = _views_open

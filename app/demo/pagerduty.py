@@ -8,7 +8,6 @@ semantics, including the surprising ones (acknowledging a resolved incident reop
 from __future__ import annotations
 
 import copy
-import functools
 import itertools
 import json
 import uuid
@@ -16,47 +15,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Protocol
 
-from openapi_core import Config, OpenAPI
-from openapi_core.datatypes import RequestParameters
-from openapi_core.templating.paths.exceptions import PathError
-from openapi_core.templating.paths.finders import APICallPathFinder
-from openapi_core.validation.request.exceptions import SecurityValidationError
 from starlette.applications import Starlette
+from starlette.datastructures import Headers, QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.standins.contracts import CONTRACTS_DIR
-from tests.standins.server import DroppedConnectionResponse, pause
+from app.demo.server import DroppedConnectionResponse, pause
 
 API_URL = "https://api.pagerduty.com"
 WEB_URL = "https://acme.pagerduty.com"
 ACCEPT = "application/vnd.pagerduty+json;version=2"
-PD_TEST_TOKEN = "pd-test-token"
+PD_TEST_TOKEN = "pd-test-token"  # noqa: S105 - the simulated account's own key
 _INTERNAL_KEYS = frozenset({"level"})
 _DEFAULT_ERRORS = {
     401: (2006, "Invalid Credentials"),
     404: (2100, "Not Found"),
     429: (2020, "Rate Limit Exceeded"),
 }
-
-
-@functools.cache
-def load_pagerduty_spec() -> OpenAPI | None:
-    """PagerDuty's spec, loaded once per session; None when the shared contracts are absent."""
-    path = CONTRACTS_DIR / "pagerduty" / "rest-openapiv3.json" if CONTRACTS_DIR else None
-    if path is None or not path.is_file():
-        return None
-    spec = json.loads(path.read_text(encoding="utf-8"))
-    # Every *Reference schema inherits readOnly `id`/`type` from Tag/allOf/0, so openapi-core
-    # would reject the documented `{"assignee": {"id": ..., "type": "user_reference"}}` body.
-    base = spec["components"]["schemas"]["Tag"]["allOf"][0]["properties"]
-    for name in ("id", "type"):
-        base[name].pop("readOnly", None)
-    # The spec itself fails openapi-spec-validator; validating requests against it works.
-    return OpenAPI.from_dict(spec, config=Config(spec_validator_cls=None))
 
 
 @dataclass
@@ -83,16 +61,13 @@ class _Fault:
     close_connection: bool
 
 
-@dataclass
-class _SpecRequest:
-    """openapi-core's Request protocol, pinned to the spec's server instead of loopback."""
+class RequestValidator(Protocol):
+    """Checks a request against PagerDuty's published spec; tests inject one (the spec and
+    openapi-core are test-only), the playground runs without."""
 
-    method: str
-    path: str
-    parameters: RequestParameters
-    body: bytes | None
-    content_type: str
-    host_url: str = API_URL
+    def __call__(
+        self, method: str, path: str, query: QueryParams, headers: Headers, body: bytes
+    ) -> list[str]: ...
 
 
 class PagerDutyError(Exception):
@@ -121,21 +96,14 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _describe(err: Exception) -> str:
-    """openapi-core hides the useful part (which field, why) in the exception's cause."""
-    cause = err.__cause__
-    if cause is None:
-        return str(err)
-    details = [e.message for e in getattr(cause, "schema_errors", None) or ()] or [str(cause)]
-    return f"{str(err).removesuffix(f': {cause}')}: {'; '.join(details)}"
-
-
 class PagerDutyStandIn:
     """Stateful PagerDuty: seed it, point the bot at it, then assert on state and requests."""
 
-    def __init__(self, api_token: str = PD_TEST_TOKEN, spec: OpenAPI | None = None) -> None:
+    def __init__(
+        self, api_token: str = PD_TEST_TOKEN, validator: RequestValidator | None = None
+    ) -> None:
         self.api_token = api_token
-        self.spec = spec
+        self.validator = validator
         self.latency = 0.0
         self.requests: list[RecordedRequest] = []
         self.spec_violations: list[str] = []
@@ -146,6 +114,7 @@ class PagerDutyStandIn:
         self.notes: dict[str, list[dict[str, Any]]] = {}
         self.resolutions: dict[str, str] = {}
         self.reopened: list[str] = []
+        self.webhook_subscriptions: list[dict[str, Any]] = []
         self.abilities = ["sso", "teams", "urgencies", "read_only_users"]
         self._init_responding()
         self._faults: list[_Fault] = []
@@ -155,7 +124,9 @@ class PagerDutyStandIn:
         )
         self._routes: list[tuple[str, str, Callable[..., dict[str, Any]]]] = [
             ("GET", "abilities", self._list_abilities),
+            ("GET", "webhook_subscriptions", self._list_webhook_subscriptions),
             ("GET", "users", self._list_users),
+            ("GET", "users/{}", self._get_user),
             ("GET", "oncalls", self._list_oncalls),
             ("GET", "escalation_policies/{}", self._get_policy),
             ("GET", "incidents/{}", self._get_incident),
@@ -164,7 +135,57 @@ class PagerDutyStandIn:
             *self._responding_routes(),
         ]
 
+    # -- what PagerDuty sends ----------------------------------------------------------------
+
+    def webhook_body(self, event_type: str, incident_id: str, agent_id: str | None) -> bytes:
+        """A v3 webhook delivery about an incident as it is now (`event_type` e.g.
+        `incident.acknowledged`); `agent_id` is who did it (None: the service's alert)."""
+        inc = self.incidents[incident_id]
+        agent = self._user_ref(agent_id) if agent_id else inc["service"]
+        data = {
+            **{k: inc[k] for k in ("id", "type", "self", "html_url", "title", "status")},
+            "number": inc["incident_number"],
+            "incident_key": inc["incident_key"],
+            "created_at": inc["created_at"],
+            "service": inc["service"],
+            "escalation_policy": inc["escalation_policy"],
+            "assignees": [a["assignee"] for a in inc["assignments"]],
+            "urgency": inc["urgency"],
+        }
+        event = {
+            "id": f"01{uuid.uuid4().hex[:24].upper()}",
+            "event_type": event_type,
+            "resource_type": "incident",
+            "occurred_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "agent": agent,
+            "client": None,
+            "data": data,
+        }
+        return json.dumps({"event": event}).encode()
+
     # -- seeding ---------------------------------------------------------------------------
+
+    def add_webhook_subscription(
+        self, url: str, *, active: bool = True, temporarily_disabled: bool = False
+    ) -> dict[str, Any]:
+        """A v3 webhook subscription (account-wide, incident events) delivering to `url`."""
+        subscription = {
+            "id": f"PWHS{next(self._ids):03d}",
+            "type": "webhook_subscription",
+            "active": active,
+            "delivery_method": {
+                "id": f"PDM{next(self._ids):03d}",
+                "type": "http_delivery_method",
+                "url": url,
+                "temporarily_disabled": temporarily_disabled,
+                "secret": None,
+            },
+            "description": "incident-bot",
+            "events": ["incident.acknowledged", "incident.resolved", "incident.triggered"],
+            "filter": {"type": "account_reference"},
+        }
+        self.webhook_subscriptions.append(subscription)
+        return subscription
 
     def add_user(self, id: str, name: str, email: str) -> dict[str, Any]:
         user = {
@@ -279,7 +300,8 @@ class PagerDutyStandIn:
             parsed = None  # the spec check reports it
         recorded = RecordedRequest(
             method=request.method,
-            path=request.url.path,
+            # Relative to where the stand-in is mounted (the playground serves it under a prefix).
+            path="/" + request.path_params["path"],
             query={k: request.query_params.getlist(k) for k in request.query_params},
             headers={k.lower(): v for k, v in request.headers.items()},
             json=parsed,
@@ -291,7 +313,12 @@ class PagerDutyStandIn:
         return response
 
     async def _answer(self, request: Request, raw: bytes, rec: RecordedRequest) -> Response:
-        if problems := self._spec_problems(request, raw):
+        problems = (
+            self.validator(rec.method, rec.path, request.query_params, request.headers, raw)
+            if self.validator
+            else []
+        )
+        if problems:
             target = f"{rec.method} {rec.path}?{request.url.query}".rstrip("?")
             self.spec_violations.extend(f"{target}: {p}" for p in problems)
             return _invalid(*problems).response()
@@ -316,38 +343,6 @@ class PagerDutyStandIn:
                 except PagerDutyError as err:
                     return err.response()
         return PagerDutyError(404, 2100, "Not Found", "not implemented by the stand-in").response()
-
-    def _spec_problems(self, request: Request, raw: bytes) -> list[str]:
-        if self.spec is None:
-            return []
-        spec_request = _SpecRequest(
-            method=request.method.lower(),
-            path=request.url.path,
-            parameters=RequestParameters(query=request.query_params, header=request.headers),
-            body=raw or None,
-            content_type=request.headers.get("content-type", "application/octet-stream"),
-        )
-        errors = self.spec.iter_request_errors(spec_request)
-        problems = [_describe(e) for e in errors if not isinstance(e, SecurityValidationError)]
-        # openapi-core ignores undeclared query params; PagerDuty silently ignores them too,
-        # which turns `escalation_policy_ids=X` (no brackets) into "every policy".
-        try:
-            found = APICallPathFinder(self.spec.spec).find(
-                spec_request.method, API_URL + spec_request.path
-            )
-        except PathError:
-            return problems
-        known = {
-            p["name"]
-            for level in (found.path, found.operation)
-            if "parameters" in level
-            for p in level / "parameters"
-            if p["in"] == "query"
-        }
-        problems += [
-            f"Unknown query parameter: {k}" for k in request.query_params if k not in known
-        ]
-        return problems
 
     def _take_fault(self, rec: RecordedRequest) -> _Fault | None:
         for fault in self._faults:
@@ -374,6 +369,9 @@ class PagerDutyStandIn:
 
     # -- endpoints ---------------------------------------------------------------------------
 
+    def _list_webhook_subscriptions(self, rec: RecordedRequest) -> dict[str, Any]:
+        return self._page(rec, "webhook_subscriptions", list(self.webhook_subscriptions))
+
     def _list_abilities(self, rec: RecordedRequest) -> dict[str, Any]:
         return {"abilities": list(self.abilities)}
 
@@ -385,6 +383,11 @@ class PagerDutyStandIn:
             if needle in u["name"].lower() or needle in u["email"].lower()
         ]
         return {"users": users, "limit": 25, "offset": 0, "more": False, "total": None}
+
+    def _get_user(self, rec: RecordedRequest, user_id: str) -> dict[str, Any]:
+        if user_id not in self.users:
+            raise _not_found()
+        return {"user": self.users[user_id]}
 
     def _list_oncalls(self, rec: RecordedRequest) -> dict[str, Any]:
         wanted = rec.query.get("escalation_policy_ids[]") or list(self.policies)
@@ -713,6 +716,10 @@ class PagerDutyStandIn:
         for source_id in source_ids:
             source = self.incidents[source_id]
             source.update(status="resolved", assignments=[], pending_actions=[], updated_at=now)
+            source["resolve_reason"] = {
+                "type": "merge_resolve_reason",
+                "incident": self._ref("incident", target_id, target["summary"]),
+            }
             self.merged_into[source_id] = target_id
         return {"incident": self._ref("incident", target_id, target["summary"])}
 
@@ -850,6 +857,7 @@ def seed_default(pd: PagerDutyStandIn) -> None:
     )
     for id, name in [("PPRIO01", "P1"), ("PPRIO02", "P2"), ("PPRIO03", "P3")]:
         pd.add_priority(id, name)
+    pd.add_webhook_subscription("https://incident-bot.example.com/pagerduty/webhooks")
 
 
 def seed_responding(pd: PagerDutyStandIn) -> None:
