@@ -24,6 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from app.demo.slack import SlackStandIn
 from app.ids import CARD_METADATA_EVENT
 from app.incidents.cards import IncidentCards, card_digest
+from app.incidents.installation import InstallationLookup
 from app.incidents.outcomes import RecentActions
 from app.pagerduty.client import PagerDutyClient
 from app.store import CardRef, Store
@@ -123,7 +124,9 @@ class Fleet:
         """What the bot stored with each card it posted: the digest of what it drew."""
         pagerduty = PagerDutyClient(self.pagerduty_url, SecretStr(PAGERDUTY_TOKEN))
         slack = AsyncWebClient(token=BOT_TOKEN, base_url=f"{self.slack_url}/api/")
-        cards = IncidentCards(slack, store, pagerduty, RecentActions(store))
+        cards = IncidentCards(
+            slack, store, pagerduty, RecentActions(store), InstallationLookup(slack)
+        )
         try:
             for incident in await pagerduty.list_open_incidents():
                 if (ref := self.seeded.get(incident.id)) is not None:
