@@ -151,11 +151,17 @@ class Intake:
         return await self.handle(request)
 
     async def share_oncall(
-        self, *, slack_user_id: str, channel: str, policy_ids: tuple[str, ...]
+        self,
+        *,
+        slack_user_id: str,
+        channel: str,
+        policy_ids: tuple[str, ...],
+        user_team: str | None = None,
     ) -> Reply:
         """The private on-call answer's Share button: read again, post in the channel."""
         command = ParsedCommand(Verb.ONCALL, targets=policy_ids)
-        return await self.handle(Request(command, slack_user_id, channel, Way.BUTTON))
+        request = Request(command, slack_user_id, channel, Way.BUTTON, user_team=user_team)
+        return await self.handle(request)
 
     async def page_oncall_about(
         self,
@@ -166,6 +172,7 @@ class Intake:
         service: str,
         title: str,
         urgency: str,
+        user_team: str | None = None,
     ) -> Reply:
         """The "Page on-call about this" modal, submitted: the message's channel and ts make
         the incident key, so a double submit opens one incident."""
@@ -178,25 +185,44 @@ class Intake:
             incident_key=f"slack:{channel}:{message_ts}" if message_ts else "",
             source_link=link,
         )
-        return await self.handle(Request(command, slack_user_id, channel, Way.MODAL))
+        request = Request(command, slack_user_id, channel, Way.MODAL, user_team=user_team)
+        return await self.handle(request)
 
     async def services_to_page(self, channel: str) -> list[Service]:
         """What the "Page on-call about this" modal offers: this channel's services first."""
         return await self._responding.routed_services(channel)
 
     async def submit(
-        self, command: ParsedCommand, *, slack_user_id: str, seen: CardState, card: CardRef
+        self,
+        command: ParsedCommand,
+        *,
+        slack_user_id: str,
+        seen: CardState,
+        card: CardRef,
+        user_team: str | None = None,
     ) -> Reply:
         """A card's More-menu modal, submitted. A merge acts on the incident it names (the
         card's incident is its source, redrawn by the merge), so it has no clicked card."""
         clicked = None if command.verb is Verb.MERGE else card
         request = Request(
-            command, slack_user_id, card.channel, Way.MODAL, clicked=clicked, seen=seen
+            command,
+            slack_user_id,
+            card.channel,
+            Way.MODAL,
+            clicked=clicked,
+            seen=seen,
+            user_team=user_team,
         )
         return await self.handle(request)
 
     async def menu_form(
-        self, verb: Verb, *, slack_user_id: str, seen: CardState, card: CardRef
+        self,
+        verb: Verb,
+        *,
+        slack_user_id: str,
+        seen: CardState,
+        card: CardRef,
+        user_team: str | None = None,
     ) -> tuple[Incident, list[Priority]]:
         """What a More-menu modal is filled in with, once the channel and the person are
         admitted: the incident as PagerDuty has it now (and, for `priority`, the account's
@@ -208,6 +234,7 @@ class Intake:
             Way.BUTTON,
             clicked=card,
             seen=seen,
+            user_team=user_team,
         )
         await self._admit(request, seen.incident_id)
         async with self._attempt(request, seen.incident_id, record_success=False):

@@ -14,7 +14,7 @@ from app.blocks.card import CardState
 from app.demo.pagerduty import PagerDutyStandIn
 from app.demo.signing import signed_headers, slash_command_body
 from app.demo.slack import SlackStandIn
-from app.ids import CARD_METADATA_EVENT, ActionId, BlockId, InputActionId, Shortcut
+from app.ids import CARD_METADATA_EVENT, ActionId, BlockId, InputActionId, MenuChoice, Shortcut
 from app.settings import Settings
 from app.store import Store
 from tests.conftest import (
@@ -287,6 +287,49 @@ async def test_a_button_clicked_by_a_person_of_another_organisation_writes_nothi
     await slack.wait_for(lambda s: len(s.responses) == 1)
     assert "doesn't act for" in slack.responses[0]["text"]
     assert pagerduty.requests[before:] == []
+
+
+def from_another_organisation(bot: Bot) -> None:
+    """Every interaction `bot` sends from now on comes from a person of another org."""
+    original = bot.interact
+
+    async def from_outside(payload: dict[str, Any]) -> Any:
+        payload["user"]["team_id"] = OTHER_ORG
+        return await original(payload)
+
+    bot.interact = from_outside  # type: ignore[method-assign]
+
+
+async def test_a_more_menu_entry_chosen_by_a_person_of_another_organisation_reads_nothing(
+    bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn
+) -> None:
+    from tests.listeners.test_more_menu import choose
+
+    card = await show_card(bot, slack)
+    before = len(pagerduty.requests)
+    from_another_organisation(bot)
+
+    await choose(bot, card, MenuChoice.SNOOZE)
+
+    await slack.wait_for(lambda s: len(s.calls_to("views.update")) == 1)
+    said = slack.calls_to("views.update")[0].args["view"]["blocks"][0]["text"]["text"]
+    assert "doesn't act for" in said
+    assert pagerduty.requests[before:] == []
+
+
+async def test_a_more_menu_modal_submitted_by_a_person_of_another_organisation_writes_nothing(
+    bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn
+) -> None:
+    from tests.listeners.test_more_menu import menu_modal, picked
+
+    view = await menu_modal(bot, slack, MenuChoice.URGENCY)
+    from_another_organisation(bot)
+
+    await bot.submit(view, {BlockId.URGENCY: picked(InputActionId.URGENCY, "radio_buttons", "low")})
+
+    await slack.wait_for(lambda s: len(s.calls_to("chat.postEphemeral")) == 1)
+    assert "doesn't act for" in slack.calls_to("chat.postEphemeral")[0].args["text"]
+    assert pagerduty.writes == []
 
 
 @pytest.mark.parametrize(

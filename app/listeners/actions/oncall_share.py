@@ -7,6 +7,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from app.blocks.around import shared_policy_ids
 from app.errors import UsageError
+from app.incidents.installation import user_team_of
 from app.incidents.intake import Intake
 from app.listeners.reporting import Audience, Reporter
 
@@ -30,5 +31,6 @@ async def handle_share_oncall_button(
             slack_user_id=body["user"]["id"],
             channel=body["container"]["channel_id"],
             policy_ids=policy_ids,
+            user_team=user_team_of(body),
         )
         await reporter.deliver(reply, audience, public_ts=None)

@@ -12,6 +12,7 @@ from app.blocks.menu_modals import CUSTOM, chosen, typed
 from app.errors import UsageError
 from app.ids import BlockId, CallbackId, InputActionId
 from app.incidents.grammar import ParsedCommand, Verb
+from app.incidents.installation import user_team_of
 from app.incidents.intake import Intake
 from app.incidents.words import parse_bridge, parse_duration, parse_ref
 from app.listeners.reporting import Audience, Reporter
@@ -113,5 +114,7 @@ async def handle_menu_submission(
     user = body["user"]["id"]
     audience = Audience(card.channel, user)
     async with reporter.reporting(audience):
-        reply = await intake.submit(command, slack_user_id=user, seen=seen, card=card)
+        reply = await intake.submit(
+            command, slack_user_id=user, seen=seen, card=card, user_team=user_team_of(body)
+        )
         await reporter.deliver(reply, audience, public_ts=None)

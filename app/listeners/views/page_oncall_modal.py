@@ -7,6 +7,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 
 from app.blocks.around import page_oncall_from
 from app.ids import BlockId
+from app.incidents.installation import user_team_of
 from app.incidents.intake import Intake
 from app.listeners.reporting import Audience, Reporter
 from app.listeners.views.form import refuse
@@ -41,6 +42,7 @@ async def handle_page_oncall_submission(
             service=typed or picked,
             title=title,
             urgency=urgency if urgency in ("high", "low") else "",
+            user_team=user_team_of(body),
         )
         # The announcement goes in the message's thread: the message and incident link up.
         await reporter.deliver(reply, audience, public_ts=message_ts or None)
