@@ -3,35 +3,19 @@ what each card message shows (a digest, to skip redraws), each incident's last a
 actions we just took (to recognise their webhooks as echoes), and intents to post a card
 (so a crash between posting and recording never posts a second card).
 
-`Store` inherits these; the plumbing (`_transaction`, `_rows`, `_count`, `_insert`) is its.
+`Store` inherits these; the plumbing they read and write through is `StorePlumbing`'s.
 """
 
-from abc import ABC, abstractmethod
-from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.store.plumbing import StorePlumbing
 from app.store.records import CardRef, LastAction, PostDecision, PostTurn
 from app.store.schema import card_digests, cards, last_actions, own_actions, post_intents
 
 
-class SharedCardState(ABC):
-    @abstractmethod
-    def _transaction(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
-
-    @abstractmethod
-    async def _rows(self, statement: sa.Executable) -> list[sa.Row[Any]]: ...
-
-    @abstractmethod
-    async def _count(self, statement: sa.Executable) -> int: ...
-
-    @abstractmethod
-    def _insert(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert: ...
-
+class SharedCardState(StorePlumbing):
     # -- digests: what a card message shows, to skip a redraw that would change nothing
 
     async def card_digest(self, card: CardRef) -> str | None:

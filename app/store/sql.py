@@ -13,7 +13,7 @@ import itertools
 import logging
 import shlex
 import sqlite3
-from collections.abc import AsyncIterator, Collection, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,11 +30,11 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from app.store.card_state import SharedCardState
+from app.store.inbox import WebhookInbox
 from app.store.records import (
     AuditEntry,
     CardRef,
     Forgotten,
-    PendingEvent,
     Retention,
     StoreUnavailable,
 )
@@ -145,7 +145,7 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
-class Store(SharedCardState):
+class Store(SharedCardState, WebhookInbox):
     def __init__(self, database_url: str, retention: Retention | None = None) -> None:
         self._url, self._connect_args = async_url(database_url)
         self._retention = retention or Retention()
@@ -358,83 +358,6 @@ class Store(SharedCardState):
             AuditEntry(row.at, row.slack_user_id, row.verb, row.incident, row.outcome, row.detail)
             for row in rows
         ]
-
-    # -- PagerDuty webhook inbox
-
-    async def accept_event(self, event_id: str, body: str) -> bool:
-        """Record a webhook before answering it; False if that id was already accepted."""
-        insert = self._insert(events).values(
-            event_id=event_id, received_at=_now(), attempts=0, body=body
-        )
-        return await self._count(insert.on_conflict_do_nothing()) == 1
-
-    async def pending_events(
-        self, *, limit: int = 100, unleased: bool = False, besides: Collection[str] = ()
-    ) -> list[PendingEvent]:
-        """Events not yet finished, oldest first; with `unleased`, only those no holder is
-        working on; never those in `besides` (a worker's own in hand, which would otherwise
-        hide the rest once their leases ran out)."""
-        pending: sa.ColumnElement[bool] = events.c.done_at.is_(None)
-        if unleased:
-            pending = pending & sa.or_(
-                events.c.lease_until.is_(None), events.c.lease_until <= _now()
-            )
-        if besides:
-            pending = pending & events.c.event_id.not_in(list(besides))
-        rows = await self._rows(
-            sa.select(events.c.event_id, events.c.received_at, events.c.attempts, events.c.body)
-            .where(pending)
-            .order_by(events.c.received_at, events.c.event_id)
-            .limit(max(limit, 0))
-        )
-        return [PendingEvent(row.event_id, row.received_at, row.attempts, row.body) for row in rows]
-
-    async def take_event(self, event_id: str, holder: str, lease: timedelta) -> bool:
-        """Lease an event for processing (or renew one's own lease); False if it is done or
-        another holder's lease is live."""
-        now = _now()
-        free = sa.or_(
-            events.c.holder.is_(None), events.c.holder == holder, events.c.lease_until <= now
-        )
-        return (
-            await self._count(
-                sa.update(events)
-                .where(events.c.event_id == event_id, events.c.done_at.is_(None), free)
-                .values(holder=holder, lease_until=now + lease)
-            )
-            == 1
-        )
-
-    async def renew_events(self, holder: str, lease: timedelta) -> int:
-        """Extend every lease `holder` has on unfinished events: it is alive and at them."""
-        return await self._count(
-            sa.update(events)
-            .where(events.c.holder == holder, events.c.done_at.is_(None))
-            .values(lease_until=_now() + lease)
-        )
-
-    async def release_events(self, holder: str) -> int:
-        """Give up `holder`'s unfinished events (at shutdown), so others take them at once."""
-        return await self._count(
-            sa.update(events)
-            .where(events.c.holder == holder, events.c.done_at.is_(None))
-            .values(holder=None, lease_until=None)
-        )
-
-    async def finish_event(self, event_id: str) -> None:
-        await self._count(
-            sa.update(events)
-            .where(events.c.event_id == event_id)
-            .values(done_at=_now(), holder=None, lease_until=None)
-        )
-
-    async def retry_event_later(self, event_id: str) -> None:
-        """Count a failed attempt and release the lease; the event stays pending."""
-        await self._count(
-            sa.update(events)
-            .where(events.c.event_id == event_id, events.c.done_at.is_(None))
-            .values(attempts=events.c.attempts + 1, holder=None, lease_until=None)
-        )
 
     # -- leases for singletons
 

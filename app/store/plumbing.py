@@ -1,0 +1,24 @@
+"""What the store's parts (`SharedCardState`, `WebhookInbox`) need from `Store` itself:
+transactions, reads, counted writes and the dialect's INSERT."""
+
+from abc import ABC, abstractmethod
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+class StorePlumbing(ABC):
+    @abstractmethod
+    def _transaction(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+
+    @abstractmethod
+    async def _rows(self, statement: sa.Executable) -> list[sa.Row[Any]]: ...
+
+    @abstractmethod
+    async def _count(self, statement: sa.Executable) -> int: ...
+
+    @abstractmethod
+    def _insert(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert: ...
