@@ -21,8 +21,6 @@ from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
@@ -43,6 +41,9 @@ from app.store.schema import audit_log, cards, claims, events, leases
 logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The newest revision in migrations/versions (a test keeps them equal). A store already there
+# opens without importing Alembic at all, which is a good part of a restart's time to ready.
+SCHEMA_HEAD = "0002"
 MIGRATION_LOCK = 0x1_C1DE_B07  # pg_advisory_xact_lock key held while migrating
 SQLITE_BUSY_TIMEOUT_MS = 5000
 PG_CONNECT_TIMEOUT_S = 10
@@ -139,10 +140,22 @@ def _switch_to_wal(connection: Connection) -> None:
 
 
 def _upgrade(connection: Connection) -> None:
+    if _revision(connection) == SCHEMA_HEAD:
+        return
+    # Imported here: only a store with something to migrate pays for Alembic.
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
+
+
+def _revision(connection: Connection) -> str | None:
+    if not sa.inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
 
 class Store(SharedCardState, WebhookInbox):
