@@ -1,11 +1,10 @@
 """`python -m app [serve | doctor | demo]`: read the configuration, then serve or check
-it, or run the playground. No logic lives here."""
+it, or run the playground. No logic lives here. Each command imports only what it runs:
+serving is what a restart waits for."""
 
 import argparse
 import sys
 
-from app import doctor
-from app.demo import run as demo
 from app.logs import configure_logging
 from app.serving import serve
 from app.settings import NEXT_STEP, ConfigError, load_settings
@@ -24,8 +23,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.command == "doctor":
+        from app import doctor
+
         return doctor.main(sys.stdout)
     if args.command == "demo":
+        from app.demo import run as demo
+
         return demo.main()
     try:
         settings = load_settings()
