@@ -10,7 +10,7 @@ import pytest
 from app.blocks.card import CardState
 from app.demo.pagerduty import PagerDutyStandIn
 from app.demo.slack import SlackStandIn
-from app.errors import NotAllowed, NotMapped, UsageError
+from app.errors import NotAllowed, NotMapped, OutsideWorkspace, UsageError
 from app.incidents.grammar import ParsedCommand, Verb
 from app.incidents.intake import Intake, Request, Way
 from app.incidents.person import Person
@@ -71,38 +71,60 @@ async def test_a_click_speaks_through_the_card_not_the_channel(
     assert line["text"] == "Alice Example acknowledged"
 
 
-def every_way_in(intake: Intake, channel: str) -> dict[str, Callable[[], Coroutine[Any, Any, Any]]]:
-    """One request of each way in, from `channel`."""
+def every_way_in(
+    intake: Intake, channel: str, person: Person = AS_ALICE
+) -> dict[str, Callable[[], Coroutine[Any, Any, Any]]]:
+    """One request of each way in, by `person` from `channel`."""
     return {
-        "command": lambda: intake.command("note 123 hi", person=AS_ALICE, channel=channel),
+        "command": lambda: intake.command("note 123 hi", person=person, channel=channel),
         "mention": lambda: intake.mention(
             "<@U0INCBOT1> ack 123",
             bot_user_id="U0INCBOT1",
-            person=AS_ALICE,
+            person=person,
             channel=channel,
             thread_ts=None,
         ),
         "button": lambda: intake.click(
-            Verb.ACK, person=AS_ALICE, seen=SEEN, card=CardRef(channel, CARD_TS)
+            Verb.ACK, person=person, seen=SEEN, card=CardRef(channel, CARD_TS)
         ),
         "modal": lambda: intake.click(
             Verb.RESOLVE,
-            person=AS_ALICE,
+            person=person,
             seen=SEEN,
             card=CardRef(channel, CARD_TS),
             way=Way.MODAL,
             text="fixed",
         ),
         "shortcut note": lambda: intake.add_message_to_notes(
-            person=AS_ALICE, channel=channel, message={"ts": CARD_TS, "text": "look"}
+            person=person, channel=channel, message={"ts": CARD_TS, "text": "look"}
         ),
         "escalate shortcut": lambda: intake.escalation_preview(
-            person=AS_ALICE, channel=channel, incident_id="PT4KHLK"
+            person=person, channel=channel, incident_id="PT4KHLK"
         ),
         "escalate modal": lambda: intake.escalate_in_thread(
-            person=AS_ALICE, channel=channel, incident_id="PT4KHLK", level=None, note=""
+            person=person, channel=channel, incident_id="PT4KHLK", level=None, note=""
         ),
-        "show": lambda: intake.command("show 123", person=AS_ALICE, channel=channel),
+        "More menu": lambda: intake.menu_form(
+            Verb.SNOOZE, person=person, seen=SEEN, card=CardRef(channel, CARD_TS)
+        ),
+        "More menu modal": lambda: intake.submit(
+            ParsedCommand(Verb.URGENCY, ("PT4KHLK",), text="low"),
+            person=person,
+            seen=SEEN,
+            card=CardRef(channel, CARD_TS),
+        ),
+        "share on-call": lambda: intake.share_oncall(
+            person=person, channel=channel, policy_ids=("PEPOL01",)
+        ),
+        "page on-call": lambda: intake.page_oncall_about(
+            person=person,
+            channel=channel,
+            message_ts=CARD_TS,
+            service="PSVC001",
+            title="checkout is down",
+            urgency="high",
+        ),
+        "show": lambda: intake.command("show 123", person=person, channel=channel),
     }
 
 
@@ -128,6 +150,21 @@ async def test_a_channel_refusal_from_every_way_in_is_audited_and_sends_nothing(
         (ALICE, "refused", "NotAllowed (channels)")
     ]
     assert pagerduty.writes == []
+    assert slack.calls_to("chat.postMessage") == []
+
+
+@pytest.mark.parametrize("way", WAYS)
+async def test_a_person_of_another_workspace_is_refused_on_every_way_in_and_audited(
+    way: str, service: Service, pagerduty: PagerDutyStandIn, slack: SlackStandIn, card_thread: None
+) -> None:
+    partner = Person("U0PARTNER1", "T0OTHERORG")
+    with pytest.raises(OutsideWorkspace, match="SLACK_ALLOWED_TEAM_IDS"):
+        await every_way_in(service.intake, "C0INCIDENTS", partner)[way]()
+
+    assert [(e.slack_user_id, e.outcome, e.detail) for e in await audit(service)] == [
+        ("U0PARTNER1", "refused", "OutsideWorkspace")
+    ]
+    assert pagerduty.requests == []
     assert slack.calls_to("chat.postMessage") == []
 
 
