@@ -65,22 +65,3 @@ class InstallationLookup:
             bot_id=str(response.get("bot_id") or ""),
             team_ids=frozenset(team for team in home if team) | self._allowed,
         )
-
-
-def user_team_of(body: Mapping[str, Any]) -> str | None:
-    """The workspace of the person behind a Slack request, where the request says it:
-    `user.team_id` (interactivity), `user_team` or `team_id` (slash commands), the event's
-    `user_team`, `user_profile.team` or `team` (Events API)."""
-    user, event = body.get("user"), body.get("event")
-    if isinstance(user, Mapping):
-        team = user.get("team_id")
-    elif isinstance(event, Mapping):
-        profile = event.get("user_profile")
-        team = (
-            event.get("user_team")
-            or (profile.get("team") if isinstance(profile, Mapping) else None)
-            or event.get("team")
-        )
-    else:
-        team = body.get("user_team") or body.get("team_id")
-    return team if isinstance(team, str) and team else None

@@ -1,10 +1,12 @@
 """The one pipeline every way in (slash command, mention, button, modal, shortcut) runs:
 
-    channel -> identity -> policy -> audit -> act -> redraw -> Reply
+    workspace -> channel -> identity -> policy -> audit -> act -> redraw -> Reply
 
-Channel and identity are checked here, once per request; the policy's per-incident rules
-are checked by the action on its fresh read (they depend on the incident's urgency). Every
-attempt leaves an audit row and a metric, refusals included, whichever way it came in.
+Every way in must hand over the `Person` acting (read from the Slack request), so none can
+skip the workspace check. Workspace, channel and identity are checked here, once per
+request; the policy's per-incident rules are checked by the action on its fresh read (they
+depend on the incident's urgency). Every attempt leaves an audit row and a metric,
+refusals included, whichever way it came in.
 """
 
 import asyncio
@@ -29,6 +31,7 @@ from app.incidents.grammar import (
 )
 from app.incidents.installation import InstallationLookup
 from app.incidents.outcomes import Outcome, Reply, incident_link
+from app.incidents.person import Person
 from app.incidents.responding import Answer, Responding
 from app.incidents.updates import IncidentUpdates
 from app.incidents.usage import MENTION_USAGE, USAGE
@@ -55,13 +58,12 @@ class Way(StrEnum):
 @dataclass(frozen=True)
 class Request:
     command: ParsedCommand
-    slack_user_id: str
+    person: Person
     channel: str
     way: Way
     origin: CardRef | None = None  # the card thread it was asked in: the reply goes there
     clicked: CardRef | None = None  # the card whose button or modal it was
     seen: CardState | None = None  # what that card showed when it was clicked
-    user_team: str | None = None  # the person's workspace, where Slack says it
 
     @property
     def announced(self) -> bool:
@@ -93,24 +95,18 @@ class Intake:
 
     # --- the ways in ------------------------------------------------------------------
 
-    async def command(
-        self, text: str, *, slack_user_id: str, channel: str, user_team: str | None = None
-    ) -> Reply:
+    async def command(self, text: str, *, person: Person, channel: str) -> Reply:
         """`/incident ...`."""
-        request = Request(
-            parse_command(text), slack_user_id, channel, Way.COMMAND, user_team=user_team
-        )
-        return await self.handle(request)
+        return await self.handle(Request(parse_command(text), person, channel, Way.COMMAND))
 
     async def mention(
         self,
         text: str,
         *,
         bot_user_id: str,
-        slack_user_id: str,
+        person: Person,
         channel: str,
         thread_ts: str | None,
-        user_team: str | None = None,
     ) -> Reply:
         """`@incident-bot <verb> ...`: in a card's thread the incident is the card's."""
         incident_id = (
@@ -118,61 +114,44 @@ class Intake:
         )
         command = parse_mention(without_mention_of(bot_user_id, text), incident_id)
         origin = CardRef(channel, thread_ts) if incident_id and thread_ts else None
-        return await self.handle(
-            Request(command, slack_user_id, channel, Way.MENTION, origin, user_team=user_team)
-        )
+        return await self.handle(Request(command, person, channel, Way.MENTION, origin))
 
     async def click(
         self,
         verb: Verb,
         *,
-        slack_user_id: str,
+        person: Person,
         seen: CardState,
         card: CardRef,
         way: Way = Way.BUTTON,
         text: str = "",
         target: str = "",
-        user_team: str | None = None,
         redraw_clicked: bool = True,
     ) -> Reply:
         """A card's button, or the modal it opened: `seen` is what the card showed. An
         ephemeral card (`redraw_clicked=False`) cannot be updated; the incident's posted
         cards still are."""
         command = ParsedCommand(verb, (seen.incident_id,), text=text, target=target)
-        request = Request(
-            command,
-            slack_user_id,
-            card.channel,
-            way,
-            clicked=card if redraw_clicked else None,
-            seen=seen,
-            user_team=user_team,
-        )
+        clicked = card if redraw_clicked else None
+        request = Request(command, person, card.channel, way, clicked=clicked, seen=seen)
         return await self.handle(request)
 
     async def share_oncall(
-        self,
-        *,
-        slack_user_id: str,
-        channel: str,
-        policy_ids: tuple[str, ...],
-        user_team: str | None = None,
+        self, *, person: Person, channel: str, policy_ids: tuple[str, ...]
     ) -> Reply:
         """The private on-call answer's Share button: read again, post in the channel."""
         command = ParsedCommand(Verb.ONCALL, targets=policy_ids)
-        request = Request(command, slack_user_id, channel, Way.BUTTON, user_team=user_team)
-        return await self.handle(request)
+        return await self.handle(Request(command, person, channel, Way.BUTTON))
 
     async def page_oncall_about(
         self,
         *,
-        slack_user_id: str,
+        person: Person,
         channel: str,
         message_ts: str,
         service: str,
         title: str,
         urgency: str,
-        user_team: str | None = None,
     ) -> Reply:
         """The "Page on-call about this" modal, submitted: the message's channel and ts make
         the incident key, so a double submit opens one incident."""
@@ -185,57 +164,29 @@ class Intake:
             incident_key=f"slack:{channel}:{message_ts}" if message_ts else "",
             source_link=link,
         )
-        request = Request(command, slack_user_id, channel, Way.MODAL, user_team=user_team)
-        return await self.handle(request)
+        return await self.handle(Request(command, person, channel, Way.MODAL))
 
     async def services_to_page(self, channel: str) -> list[Service]:
         """What the "Page on-call about this" modal offers: this channel's services first."""
         return await self._responding.routed_services(channel)
 
     async def submit(
-        self,
-        command: ParsedCommand,
-        *,
-        slack_user_id: str,
-        seen: CardState,
-        card: CardRef,
-        user_team: str | None = None,
+        self, command: ParsedCommand, *, person: Person, seen: CardState, card: CardRef
     ) -> Reply:
         """A card's More-menu modal, submitted. A merge acts on the incident it names (the
         card's incident is its source, redrawn by the merge), so it has no clicked card."""
         clicked = None if command.verb is Verb.MERGE else card
-        request = Request(
-            command,
-            slack_user_id,
-            card.channel,
-            Way.MODAL,
-            clicked=clicked,
-            seen=seen,
-            user_team=user_team,
-        )
+        request = Request(command, person, card.channel, Way.MODAL, clicked=clicked, seen=seen)
         return await self.handle(request)
 
     async def menu_form(
-        self,
-        verb: Verb,
-        *,
-        slack_user_id: str,
-        seen: CardState,
-        card: CardRef,
-        user_team: str | None = None,
+        self, verb: Verb, *, person: Person, seen: CardState, card: CardRef
     ) -> tuple[Incident, list[Priority]]:
         """What a More-menu modal is filled in with, once the channel and the person are
         admitted: the incident as PagerDuty has it now (and, for `priority`, the account's
         priorities). The card is redrawn from that read, which also clears its menu."""
-        request = Request(
-            ParsedCommand(verb, (seen.incident_id,)),
-            slack_user_id,
-            card.channel,
-            Way.BUTTON,
-            clicked=card,
-            seen=seen,
-            user_team=user_team,
-        )
+        command = ParsedCommand(verb, (seen.incident_id,))
+        request = Request(command, person, card.channel, Way.BUTTON, clicked=card, seen=seen)
         await self._admit(request, seen.incident_id)
         async with self._attempt(request, seen.incident_id, record_success=False):
             incident = await self._updates.incident(seen.incident_id)
@@ -251,17 +202,15 @@ class Intake:
     async def escalate_in_thread(
         self,
         *,
-        slack_user_id: str,
+        person: Person,
         channel: str,
         incident_id: str,
         level: int | None,
         note: str,
-        user_team: str | None = None,
     ) -> Reply:
         """The escalate shortcut's modal, submitted."""
         command = ParsedCommand(Verb.ESCALATE, (incident_id,), level=level, text=note)
-        request = Request(command, slack_user_id, channel, Way.MODAL, user_team=user_team)
-        return await self.handle(request)
+        return await self.handle(Request(command, person, channel, Way.MODAL))
 
     async def handle(self, request: Request) -> Reply:
         """Raises `BotError` when nothing at all could be done."""
@@ -269,8 +218,8 @@ class Intake:
         if verb is Verb.HELP:
             return Reply(private=[MENTION_USAGE if request.way is Way.MENTION else USAGE])
         if verb is Verb.WHOAMI:
-            (await self._installation.get()).check_team(request.user_team)
-            return Reply(private=[await self._whoami(request.slack_user_id)])
+            (await self._installation.get()).check_team(request.person.team_id)
+            return Reply(private=[await self._whoami(request.person.slack_user_id)])
         if not verb.needs_incident:
             return await self._around(request)
         actor = await self._admit(request, " ".join(request.command.refs))
@@ -291,12 +240,7 @@ class Intake:
         return reply
 
     async def add_message_to_notes(
-        self,
-        *,
-        slack_user_id: str,
-        channel: str,
-        message: dict[str, Any],
-        user_team: str | None = None,
+        self, *, person: Person, channel: str, message: dict[str, Any]
     ) -> Reply:
         """The "Add to incident notes" shortcut: the message, its author and a permalink
         become a PagerDuty note written as the person who used the shortcut."""
@@ -307,14 +251,8 @@ class Intake:
                 "That message is not in an incident card's thread, so I don't know which "
                 "incident to add it to. Use `/incident note <ref> <text>` instead."
             )
-        request = Request(
-            ParsedCommand(Verb.NOTE, (incident_id,)),
-            slack_user_id,
-            channel,
-            Way.SHORTCUT,
-            origin=CardRef(channel, parent),
-            user_team=user_team,
-        )
+        command = ParsedCommand(Verb.NOTE, (incident_id,))
+        request = Request(command, person, channel, Way.SHORTCUT, CardRef(channel, parent))
         actor = await self._admit(request, incident_id)
         async with self._attempt(request, incident_id, record_success=False):
             # A message posted with blocks only (by an app, say) has an empty `text`.
@@ -331,17 +269,12 @@ class Intake:
         return await self._cards.incident_in_thread(channel, thread_ts)
 
     async def escalation_preview(
-        self, *, slack_user_id: str, channel: str, incident_id: str, user_team: str | None = None
+        self, *, person: Person, channel: str, incident_id: str
     ) -> tuple[str, int | None]:
         """What the escalate shortcut's modal shows (the incident, where it stands, its next
         level), once the channel, the person and the policy allow them to escalate it."""
-        request = Request(
-            ParsedCommand(Verb.ESCALATE, (incident_id,)),
-            slack_user_id,
-            channel,
-            Way.SHORTCUT,
-            user_team=user_team,
-        )
+        command = ParsedCommand(Verb.ESCALATE, (incident_id,))
+        request = Request(command, person, channel, Way.SHORTCUT)
         actor = await self._admit(request, incident_id)
         async with self._attempt(request, incident_id, record_success=False):
             incident, where = await self._actions.preview_escalation(actor, incident_id)
@@ -361,9 +294,9 @@ class Intake:
         """The person's workspace, the channel, then identity: a refusal here is audited
         against every ref asked for."""
         async with self._attempt(request, incident, record_success=False):
-            (await self._installation.get()).check_team(request.user_team)
+            (await self._installation.get()).check_team(request.person.team_id)
             self._policy.check_channel(request.channel)
-            return await self._identity.resolve(request.slack_user_id)
+            return await self._identity.resolve(request.person.slack_user_id)
 
     async def _act(self, request: Request, actor: VerifiedUser, ref: str) -> Reply:
         try:
@@ -388,7 +321,7 @@ class Intake:
         changed = [o.incident.id for o in answer.outcomes]
         changed += [answer.opened.id] if answer.opened else []
         await self._audit.record(
-            request.slack_user_id, request.command.verb, ",".join(changed)[:200], "done"
+            request.person.slack_user_id, request.command.verb, ",".join(changed)[:200], "done"
         )
         return await self._tell_around(request, answer)
 
@@ -432,5 +365,8 @@ class Intake:
         self, request: Request, incident: str, *, record_success: bool = True
     ) -> AbstractAsyncContextManager[None]:
         return self._audit.attempt(
-            request.slack_user_id, request.command.verb, incident, record_success=record_success
+            request.person.slack_user_id,
+            request.command.verb,
+            incident,
+            record_success=record_success,
         )

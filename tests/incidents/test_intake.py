@@ -10,15 +10,18 @@ import pytest
 from app.blocks.card import CardState
 from app.demo.pagerduty import PagerDutyStandIn
 from app.demo.slack import SlackStandIn
-from app.errors import NotAllowed, NotMapped, UsageError
+from app.errors import NotAllowed, NotMapped, OutsideWorkspace, UsageError
 from app.incidents.grammar import ParsedCommand, Verb
 from app.incidents.intake import Intake, Request, Way
+from app.incidents.person import Person
 from app.service import Service
 from app.settings import Settings
 from app.store import AuditEntry, CardRef
 from tests.conftest import CARD_TS, fast_pagerduty_client
 
 ALICE = "U0ALICE01"
+HOME = "T0G9PQBBK"  # the workspace the bot is installed in (auth.test)
+AS_ALICE = Person(ALICE, HOME)
 CARD = CardRef("C0INCIDENTS", CARD_TS)
 SEEN = CardState("PT4KHLK", "triggered", 1, 123, "checkout API error rate high")
 
@@ -45,7 +48,7 @@ async def audit(service: Service) -> list[AuditEntry]:
 async def test_a_command_acts_as_the_verified_person_and_announces_it(
     service: Service, pagerduty: PagerDutyStandIn
 ) -> None:
-    reply = await service.intake.command("ack 123", slack_user_id=ALICE, channel="C0INCIDENTS")
+    reply = await service.intake.command("ack 123", person=AS_ALICE, channel="C0INCIDENTS")
 
     assert reply.public == [
         "Alice Example acknowledged <https://acme.pagerduty.com/incidents/PT4KHLK"
@@ -60,7 +63,7 @@ async def test_a_command_acts_as_the_verified_person_and_announces_it(
 async def test_a_click_speaks_through_the_card_not_the_channel(
     service: Service, slack: SlackStandIn, card_thread: None
 ) -> None:
-    reply = await service.intake.click(Verb.ACK, slack_user_id=ALICE, seen=SEEN, card=CARD)
+    reply = await service.intake.click(Verb.ACK, person=AS_ALICE, seen=SEEN, card=CARD)
 
     assert reply.public == []
     assert [c.args["ts"] for c in slack.calls_to("chat.update")] == [CARD_TS]
@@ -68,38 +71,60 @@ async def test_a_click_speaks_through_the_card_not_the_channel(
     assert line["text"] == "Alice Example acknowledged"
 
 
-def every_way_in(intake: Intake, channel: str) -> dict[str, Callable[[], Coroutine[Any, Any, Any]]]:
-    """One request of each way in, from `channel`."""
+def every_way_in(
+    intake: Intake, channel: str, person: Person = AS_ALICE
+) -> dict[str, Callable[[], Coroutine[Any, Any, Any]]]:
+    """One request of each way in, by `person` from `channel`."""
     return {
-        "command": lambda: intake.command("note 123 hi", slack_user_id=ALICE, channel=channel),
+        "command": lambda: intake.command("note 123 hi", person=person, channel=channel),
         "mention": lambda: intake.mention(
             "<@U0INCBOT1> ack 123",
             bot_user_id="U0INCBOT1",
-            slack_user_id=ALICE,
+            person=person,
             channel=channel,
             thread_ts=None,
         ),
         "button": lambda: intake.click(
-            Verb.ACK, slack_user_id=ALICE, seen=SEEN, card=CardRef(channel, CARD_TS)
+            Verb.ACK, person=person, seen=SEEN, card=CardRef(channel, CARD_TS)
         ),
         "modal": lambda: intake.click(
             Verb.RESOLVE,
-            slack_user_id=ALICE,
+            person=person,
             seen=SEEN,
             card=CardRef(channel, CARD_TS),
             way=Way.MODAL,
             text="fixed",
         ),
         "shortcut note": lambda: intake.add_message_to_notes(
-            slack_user_id=ALICE, channel=channel, message={"ts": CARD_TS, "text": "look"}
+            person=person, channel=channel, message={"ts": CARD_TS, "text": "look"}
         ),
         "escalate shortcut": lambda: intake.escalation_preview(
-            slack_user_id=ALICE, channel=channel, incident_id="PT4KHLK"
+            person=person, channel=channel, incident_id="PT4KHLK"
         ),
         "escalate modal": lambda: intake.escalate_in_thread(
-            slack_user_id=ALICE, channel=channel, incident_id="PT4KHLK", level=None, note=""
+            person=person, channel=channel, incident_id="PT4KHLK", level=None, note=""
         ),
-        "show": lambda: intake.command("show 123", slack_user_id=ALICE, channel=channel),
+        "More menu": lambda: intake.menu_form(
+            Verb.SNOOZE, person=person, seen=SEEN, card=CardRef(channel, CARD_TS)
+        ),
+        "More menu modal": lambda: intake.submit(
+            ParsedCommand(Verb.URGENCY, ("PT4KHLK",), text="low"),
+            person=person,
+            seen=SEEN,
+            card=CardRef(channel, CARD_TS),
+        ),
+        "share on-call": lambda: intake.share_oncall(
+            person=person, channel=channel, policy_ids=("PEPOL01",)
+        ),
+        "page on-call": lambda: intake.page_oncall_about(
+            person=person,
+            channel=channel,
+            message_ts=CARD_TS,
+            service="PSVC001",
+            title="checkout is down",
+            urgency="high",
+        ),
+        "show": lambda: intake.command("show 123", person=person, channel=channel),
     }
 
 
@@ -128,6 +153,21 @@ async def test_a_channel_refusal_from_every_way_in_is_audited_and_sends_nothing(
     assert slack.calls_to("chat.postMessage") == []
 
 
+@pytest.mark.parametrize("way", WAYS)
+async def test_a_person_of_another_workspace_is_refused_on_every_way_in_and_audited(
+    way: str, service: Service, pagerduty: PagerDutyStandIn, slack: SlackStandIn, card_thread: None
+) -> None:
+    partner = Person("U0PARTNER1", "T0OTHERORG")
+    with pytest.raises(OutsideWorkspace, match="SLACK_ALLOWED_TEAM_IDS"):
+        await every_way_in(service.intake, "C0INCIDENTS", partner)[way]()
+
+    assert [(e.slack_user_id, e.outcome, e.detail) for e in await audit(service)] == [
+        ("U0PARTNER1", "refused", "OutsideWorkspace")
+    ]
+    assert pagerduty.requests == []
+    assert slack.calls_to("chat.postMessage") == []
+
+
 async def test_show_is_refused_by_a_policy_rule_for_show(
     settings: Settings, tmp_path: Path, pagerduty: PagerDutyStandIn, slack: SlackStandIn
 ) -> None:
@@ -135,8 +175,10 @@ async def test_show_is_refused_by_a_policy_rule_for_show(
     service = with_policy(settings, tmp_path, rule)
     async with service.running():
         with pytest.raises(NotAllowed, match="Policy rule 1 lets only <@U0BOB0002> show"):
-            await service.intake.command("show 123", slack_user_id=ALICE, channel="C0INCIDENTS")
-        await service.intake.command("show 123", slack_user_id="U0BOB0002", channel="C0INCIDENTS")
+            await service.intake.command("show 123", person=AS_ALICE, channel="C0INCIDENTS")
+        await service.intake.command(
+            "show 123", person=Person("U0BOB0002", HOME), channel="C0INCIDENTS"
+        )
         entries = await audit(service)
 
     assert [(e.slack_user_id, e.verb, e.outcome) for e in entries] == [
@@ -150,15 +192,17 @@ async def test_show_is_refused_for_an_unmapped_person(
     service: Service, slack: SlackStandIn
 ) -> None:
     with pytest.raises(NotMapped):
-        await service.intake.command("show 123", slack_user_id="U0NOPD001", channel="C0INCIDENTS")
+        await service.intake.command(
+            "show 123", person=Person("U0NOPD001", HOME), channel="C0INCIDENTS"
+        )
     [entry] = await audit(service)
     assert (entry.verb, entry.outcome, entry.detail) == ("show", "refused", "NotMapped")
     assert slack.calls_to("chat.postMessage") == []
 
 
 async def test_help_and_whoami_need_no_incident_and_write_no_audit(service: Service) -> None:
-    helped = await service.intake.command("help", slack_user_id=ALICE, channel="C0INCIDENTS")
-    me = await service.intake.command("whoami", slack_user_id=ALICE, channel="C0INCIDENTS")
+    helped = await service.intake.command("help", person=AS_ALICE, channel="C0INCIDENTS")
+    me = await service.intake.command("whoami", person=AS_ALICE, channel="C0INCIDENTS")
     assert "/incident ack" in helped.private[0]
     assert "alice@example.com" in me.private[0]
     assert await audit(service) == []
@@ -168,7 +212,7 @@ async def test_a_malformed_command_never_reaches_pagerduty(
     service: Service, pagerduty: PagerDutyStandIn
 ) -> None:
     with pytest.raises(UsageError, match="I don't know `explode`"):
-        await service.intake.command("explode 123", slack_user_id=ALICE, channel="C0INCIDENTS")
+        await service.intake.command("explode 123", person=AS_ALICE, channel="C0INCIDENTS")
     assert pagerduty.requests == []
 
 
@@ -178,7 +222,7 @@ async def test_a_malformed_command_never_reaches_pagerduty(
 async def test_a_verb_without_an_incident_runs_the_same_pipeline_and_is_audited(
     service: Service, pagerduty: PagerDutyStandIn
 ) -> None:
-    request = Request(ParsedCommand(Verb.ACK_MINE), ALICE, "C0INCIDENTS", Way.COMMAND)
+    request = Request(ParsedCommand(Verb.ACK_MINE), AS_ALICE, "C0INCIDENTS", Way.COMMAND)
     reply = await service.intake.handle(request)
 
     assert reply.public == [
@@ -199,7 +243,9 @@ async def test_a_verb_without_an_incident_from_an_unmapped_person_writes_nothing
     service: Service, pagerduty: PagerDutyStandIn
 ) -> None:
     with pytest.raises(NotMapped):
-        await service.intake.command("mine", slack_user_id="U0NOPD001", channel="C0INCIDENTS")
+        await service.intake.command(
+            "mine", person=Person("U0NOPD001", HOME), channel="C0INCIDENTS"
+        )
 
     assert pagerduty.requests_to("GET", "/incidents") == []
     [entry] = await audit(service)

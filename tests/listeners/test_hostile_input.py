@@ -1,20 +1,19 @@
 """Hostile input that passes Slack's signature check: a message dressed up as a card, ids
-that are paths, people from another organisation in a Slack Connect channel, and captured
-requests posted again. Each is refused (or ignored) before anything reaches PagerDuty."""
+that are paths, and captured requests posted again. Each is refused (or ignored) before
+anything reaches PagerDuty. (People of another organisation: test_slack_connect.py.)"""
 
 import asyncio
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 import pytest
 
 from app.blocks.card import CardState
 from app.demo.pagerduty import PagerDutyStandIn
-from app.demo.signing import signed_headers, slash_command_body
+from app.demo.signing import signed_headers
 from app.demo.slack import SlackStandIn
-from app.ids import CARD_METADATA_EVENT, ActionId, BlockId, InputActionId, MenuChoice, Shortcut
+from app.ids import CARD_METADATA_EVENT, ActionId, BlockId, InputActionId, Shortcut
 from app.settings import Settings
 from app.store import Store
 from tests.conftest import (
@@ -24,9 +23,9 @@ from tests.conftest import (
     running_bot,
     show_card,
 )
+from tests.listeners.test_slack_connect import command_from
 from tests.listeners.test_threads import mention, shortcut_payload, thread_replies
 
-OTHER_ORG = "T0OTHERORG"
 FAKE_CARD = {"event_type": CARD_METADATA_EVENT, "event_payload": {"incident_id": "PT4KHLK"}}
 
 
@@ -36,14 +35,6 @@ def ephemerals(slack: SlackStandIn) -> list[str]:
 
 def incident_reads(pagerduty: PagerDutyStandIn) -> list[str]:
     return [r.path for r in pagerduty.requests if r.path.startswith("/incidents")]
-
-
-@pytest.fixture
-async def audit(settings: Settings) -> Any:
-    store = Store(settings.database_url)
-    await store.open()
-    yield store
-    await store.close()
 
 
 # --- a message is a card only if the bot posted it ----------------------------------------
@@ -207,152 +198,6 @@ async def test_the_escalate_shortcut_for_an_unmapped_person_reads_no_incident(
     view = slack.calls_to("views.update")[0].args["view"]
     assert view["title"]["text"] == "Can't escalate"
     assert incident_reads(pagerduty) == []
-
-
-# --- Slack Connect: only people of the bot's own workspaces --------------------------------
-
-
-def command_from(bot: Bot, text: str, **fields: str) -> tuple[bytes, dict[str, str]]:
-    """A signed `/incident` as Slack sends it, with some fields as another workspace's."""
-    body = slash_command_body(text, user_id="U0ALICE01", response_url=bot.response_url)
-    body = urlencode({**dict(parse_qsl(body.decode())), **fields}).encode()
-    return body, signed_headers(SIGNING_SECRET, body, "application/x-www-form-urlencoded")
-
-
-@pytest.mark.parametrize(
-    "fields", [{"team_id": OTHER_ORG}, {"user_team": OTHER_ORG}], ids=["team_id", "user_team"]
-)
-async def test_a_command_from_a_person_of_another_organisation_is_refused_and_audited(
-    bot: Bot,
-    slack: SlackStandIn,
-    pagerduty: PagerDutyStandIn,
-    audit: Store,
-    fields: dict[str, str],
-) -> None:
-    body, headers = command_from(bot, "note 123 from outside", **fields)
-
-    response = await bot.http.post("/slack/events", content=body, headers=headers)
-
-    assert response.status_code == 200
-    await slack.wait_for(lambda s: len(s.responses) == 1)
-    [reply] = slack.responses
-    assert reply["response_type"] == "ephemeral"
-    assert "workspace this incident-bot doesn't act for" in reply["text"]
-    assert "SLACK_ALLOWED_TEAM_IDS" in reply["text"]
-    assert pagerduty.requests == []
-    [entry] = await audit.audit()
-    assert (entry.verb, entry.outcome, entry.detail) == ("note", "refused", "OutsideWorkspace")
-
-
-async def test_a_workspace_in_slack_allowed_team_ids_is_acted_for(
-    settings: Settings, slack: SlackStandIn, pagerduty: PagerDutyStandIn
-) -> None:
-    allowed = settings.model_copy(update={"slack_allowed_team_ids": f"T0PARTNER1, {OTHER_ORG}"})
-    async with running_bot(allowed, slack) as bot:
-        body, headers = command_from(bot, "note 123 from a partner", team_id=OTHER_ORG)
-        await bot.http.post("/slack/events", content=body, headers=headers)
-        await slack.wait_for(lambda s: len(s.responses) == 1)
-
-    [note] = pagerduty.writes
-    assert note.json == {"note": {"content": "from a partner"}}
-
-
-async def test_a_grid_organisations_own_id_is_acted_for(
-    settings: Settings, slack: SlackStandIn, pagerduty: PagerDutyStandIn
-) -> None:
-    slack.auth_test_fields = {"team_id": "T0HOME0001", "enterprise_id": "E0ACMEORG"}
-    async with running_bot(settings, slack) as bot:
-        body, headers = command_from(bot, "note 123 from the org", team_id="E0ACMEORG")
-        await bot.http.post("/slack/events", content=body, headers=headers)
-        await slack.wait_for(lambda s: len(s.responses) == 1)
-
-    assert [w.json for w in pagerduty.writes] == [{"note": {"content": "from the org"}}]
-
-
-async def test_a_button_clicked_by_a_person_of_another_organisation_writes_nothing(
-    bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn
-) -> None:
-    card = await show_card(bot, slack)
-    before = len(pagerduty.requests)
-    original = bot.interact
-
-    async def from_outside(payload: dict[str, Any]) -> Any:
-        payload["user"]["team_id"] = OTHER_ORG
-        return await original(payload)
-
-    bot.interact = from_outside  # type: ignore[method-assign]
-
-    await bot.click(card, ActionId.ACKNOWLEDGE)
-
-    await slack.wait_for(lambda s: len(s.responses) == 1)
-    assert "doesn't act for" in slack.responses[0]["text"]
-    assert pagerduty.requests[before:] == []
-
-
-def from_another_organisation(bot: Bot) -> None:
-    """Every interaction `bot` sends from now on comes from a person of another org."""
-    original = bot.interact
-
-    async def from_outside(payload: dict[str, Any]) -> Any:
-        payload["user"]["team_id"] = OTHER_ORG
-        return await original(payload)
-
-    bot.interact = from_outside  # type: ignore[method-assign]
-
-
-async def test_a_more_menu_entry_chosen_by_a_person_of_another_organisation_reads_nothing(
-    bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn
-) -> None:
-    from tests.listeners.test_more_menu import choose
-
-    card = await show_card(bot, slack)
-    before = len(pagerduty.requests)
-    from_another_organisation(bot)
-
-    await choose(bot, card, MenuChoice.SNOOZE)
-
-    await slack.wait_for(lambda s: len(s.calls_to("views.update")) == 1)
-    said = slack.calls_to("views.update")[0].args["view"]["blocks"][0]["text"]["text"]
-    assert "doesn't act for" in said
-    assert pagerduty.requests[before:] == []
-
-
-async def test_a_more_menu_modal_submitted_by_a_person_of_another_organisation_writes_nothing(
-    bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn
-) -> None:
-    from tests.listeners.test_more_menu import menu_modal, picked
-
-    view = await menu_modal(bot, slack, MenuChoice.URGENCY)
-    from_another_organisation(bot)
-
-    await bot.submit(view, {BlockId.URGENCY: picked(InputActionId.URGENCY, "radio_buttons", "low")})
-
-    await slack.wait_for(lambda s: len(s.calls_to("chat.postEphemeral")) == 1)
-    assert "doesn't act for" in slack.calls_to("chat.postEphemeral")[0].args["text"]
-    assert pagerduty.writes == []
-
-
-@pytest.mark.parametrize(
-    "user_fields",
-    [{"user_team": OTHER_ORG}, {"user_profile": {"team": OTHER_ORG}}, {"team": OTHER_ORG}],
-    ids=["user_team", "user_profile.team", "team"],
-)
-async def test_a_mention_by_a_person_of_another_organisation_writes_nothing(
-    bot: Bot,
-    slack: SlackStandIn,
-    pagerduty: PagerDutyStandIn,
-    card_thread: None,
-    user_fields: dict[str, Any],
-) -> None:
-    envelope = mention("ack")
-    envelope["event"].update(user_fields)
-    envelope["is_ext_shared_channel"] = True
-
-    await bot.event(envelope)
-
-    await slack.wait_for(lambda s: len(s.calls_to("chat.postEphemeral")) == 1)
-    assert "doesn't act for" in ephemerals(slack)[0]
-    assert pagerduty.requests == []
 
 
 # --- replayed requests ---------------------------------------------------------------------

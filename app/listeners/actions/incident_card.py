@@ -15,8 +15,8 @@ from app.blocks.card import CardState
 from app.blocks.modals import reassign_modal, resolve_modal
 from app.errors import UsageError
 from app.incidents.grammar import Verb
-from app.incidents.installation import user_team_of
 from app.incidents.intake import Intake
+from app.incidents.person import Person
 from app.incidents.words import MAX_TEXT_CHARS
 from app.listeners.reporting import Audience, Reporter
 from app.store import CardRef
@@ -66,10 +66,9 @@ def acting_button(verb: Verb) -> ButtonHandler:
         async with reporter.reporting(audience):
             reply = await intake.click(
                 verb,
-                slack_user_id=body["user"]["id"],
+                person=Person.of(body),
                 seen=card_state(action.get("value", "")),
                 card=clicked_card(body),
-                user_team=user_team_of(body),
                 redraw_clicked=not on_ephemeral(body),
             )
             await reporter.deliver(reply, audience, public_ts=None)

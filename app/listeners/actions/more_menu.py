@@ -13,8 +13,8 @@ from app.blocks.modals import notice_modal
 from app.errors import BotError, UsageError
 from app.ids import MenuChoice
 from app.incidents.grammar import Verb
-from app.incidents.installation import user_team_of
 from app.incidents.intake import Intake
+from app.incidents.person import Person
 from app.listeners.actions.incident_card import clicked_card, modal_metadata
 from app.listeners.reporting import Audience, Reporter
 
@@ -55,11 +55,7 @@ async def handle_more_menu(
         view_id = opened["view"]["id"]
         try:
             incident, priorities = await intake.menu_form(
-                VERB_OF[choice],
-                slack_user_id=body["user"]["id"],
-                seen=state,
-                card=card,
-                user_team=user_team_of(body),
+                VERB_OF[choice], person=Person.of(body), seen=state, card=card
             )
         except BotError as error:
             # The person is looking at the modal: say it there.

@@ -7,8 +7,8 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from app.blocks.around import shared_policy_ids
 from app.errors import UsageError
-from app.incidents.installation import user_team_of
 from app.incidents.intake import Intake
+from app.incidents.person import Person
 from app.listeners.reporting import Audience, Reporter
 
 
@@ -28,9 +28,8 @@ async def handle_share_oncall_button(
         if not policy_ids:
             raise UsageError("This answer is too old to share; ask `/incident oncall` again.")
         reply = await intake.share_oncall(
-            slack_user_id=body["user"]["id"],
+            person=Person.of(body),
             channel=body["container"]["channel_id"],
             policy_ids=policy_ids,
-            user_team=user_team_of(body),
         )
         await reporter.deliver(reply, audience, public_ts=None)

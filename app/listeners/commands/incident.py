@@ -3,8 +3,8 @@ from typing import Any
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
-from app.incidents.installation import user_team_of
 from app.incidents.intake import Intake
+from app.incidents.person import Person
 from app.listeners.reporting import Audience, Reporter
 
 
@@ -20,9 +20,6 @@ async def handle_incident_command(
     audience = Audience.of(command, respond)
     async with reporter.reporting(audience):
         reply = await intake.command(
-            command.get("text", ""),
-            slack_user_id=command["user_id"],
-            channel=command["channel_id"],
-            user_team=user_team_of(command),
+            command.get("text", ""), person=Person.of(command), channel=command["channel_id"]
         )
         await reporter.deliver(reply, audience, public_ts=None)

@@ -5,8 +5,8 @@ from typing import Any
 
 from slack_bolt.context.async_context import AsyncBoltContext
 
-from app.incidents.installation import user_team_of
 from app.incidents.intake import Intake
+from app.incidents.person import Person
 from app.listeners.reporting import Audience, Reporter
 
 
@@ -25,9 +25,8 @@ async def handle_app_mention(
         reply = await intake.mention(
             event["text"],
             bot_user_id=context.bot_user_id or "",
-            slack_user_id=event["user"],
+            person=Person.of(body),
             channel=event["channel"],
             thread_ts=event.get("thread_ts"),
-            user_team=user_team_of(body),
         )
         await reporter.deliver(reply, audience, public_ts=event.get("thread_ts") or event["ts"])

@@ -9,8 +9,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from app.blocks.modals import escalate_modal, notice_modal
 from app.errors import BotError
-from app.incidents.installation import user_team_of
 from app.incidents.intake import Intake
+from app.incidents.person import Person
 from app.incidents.words import MAX_TEXT_CHARS, message_as_typed
 from app.listeners.reporting import Audience, Reporter
 
@@ -55,10 +55,7 @@ async def handle_escalate_shortcut(
                 await client.views_update(view_id=view_id, view=view)
                 return
             about, level = await intake.escalation_preview(
-                slack_user_id=shortcut["user"]["id"],
-                channel=channel,
-                incident_id=incident_id,
-                user_team=user_team_of(shortcut),
+                person=Person.of(shortcut), channel=channel, incident_id=incident_id
             )
         except BotError as refusal:  # said in the modal that is waiting for it, not beside it
             await client.views_update(view_id=view_id, view=notice_modal(CANT, refusal.message))
@@ -84,9 +81,6 @@ async def handle_add_to_notes_shortcut(
     audience = Audience.of(shortcut, respond)
     async with reporter.reporting(audience):
         reply = await intake.add_message_to_notes(
-            slack_user_id=shortcut["user"]["id"],
-            channel=channel,
-            message=shortcut.get("message") or {},
-            user_team=user_team_of(shortcut),
+            person=Person.of(shortcut), channel=channel, message=shortcut.get("message") or {}
         )
         await reporter.deliver(reply, audience, public_ts=None)

@@ -10,8 +10,8 @@ from app.blocks.card import CardState
 from app.blocks.modals import assignee_from, resolution_from
 from app.ids import BlockId
 from app.incidents.grammar import Verb
-from app.incidents.installation import user_team_of
 from app.incidents.intake import Intake, Way
+from app.incidents.person import Person
 from app.listeners.reporting import Audience, Reporter
 from app.listeners.views.form import refuse, too_long
 from app.store import CardRef
@@ -39,15 +39,15 @@ async def _submit(
 ) -> None:
     # No response_url on a modal: errors and results go as ephemerals in the card's channel.
     state, card = origin
-    audience = Audience(card.channel, body["user"]["id"])
+    person = Person.of(body)
+    audience = Audience(card.channel, person.slack_user_id)
     async with reporter.reporting(audience):
         reply = await intake.click(
             verb,
-            slack_user_id=body["user"]["id"],
+            person=person,
             seen=state,
             card=card,
             way=Way.MODAL,
-            user_team=user_team_of(body),
             redraw_clicked=bool(card.ts),  # no ts: the button was on an ephemeral message
             **inputs,
         )

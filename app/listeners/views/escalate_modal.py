@@ -7,8 +7,8 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 
 from app.blocks.modals import escalation_from
 from app.ids import BlockId
-from app.incidents.installation import user_team_of
 from app.incidents.intake import Intake
+from app.incidents.person import Person
 from app.incidents.words import INCIDENT_ID
 from app.listeners.reporting import Audience, Reporter
 from app.listeners.views.form import refuse, too_long
@@ -35,15 +35,14 @@ async def handle_escalate_submission(
         await refuse(ack, BlockId.NOTE, problem)
         return
     await ack()
-    user = body["user"]["id"]
-    audience = Audience(channel, user, thread_ts=thread)
+    person = Person.of(body)
+    audience = Audience(channel, person.slack_user_id, thread_ts=thread)
     async with reporter.reporting(audience):
         reply = await intake.escalate_in_thread(
-            slack_user_id=user,
+            person=person,
             channel=channel,
             incident_id=incident_id,
             level=int(level_text) if level_text else None,
             note=note,
-            user_team=user_team_of(body),
         )
         await reporter.deliver(reply, audience, public_ts=thread)

@@ -12,8 +12,8 @@ from app.blocks.menu_modals import CUSTOM, chosen, typed
 from app.errors import UsageError
 from app.ids import BlockId, CallbackId, InputActionId
 from app.incidents.grammar import ParsedCommand, Verb
-from app.incidents.installation import user_team_of
 from app.incidents.intake import Intake
+from app.incidents.person import Person
 from app.incidents.words import parse_bridge, parse_duration, parse_ref
 from app.listeners.reporting import Audience, Reporter
 from app.listeners.views.card_modals import STALE_FORM, _origin
@@ -111,10 +111,8 @@ async def handle_menu_submission(
         return
     await ack()
     # No response_url on a modal: results and errors go as ephemerals in the card's channel.
-    user = body["user"]["id"]
-    audience = Audience(card.channel, user)
+    person = Person.of(body)
+    audience = Audience(card.channel, person.slack_user_id)
     async with reporter.reporting(audience):
-        reply = await intake.submit(
-            command, slack_user_id=user, seen=seen, card=card, user_team=user_team_of(body)
-        )
+        reply = await intake.submit(command, person=person, seen=seen, card=card)
         await reporter.deliver(reply, audience, public_ts=None)

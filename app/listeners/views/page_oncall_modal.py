@@ -7,8 +7,8 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 
 from app.blocks.around import page_oncall_from
 from app.ids import BlockId
-from app.incidents.installation import user_team_of
 from app.incidents.intake import Intake
+from app.incidents.person import Person
 from app.listeners.reporting import Audience, Reporter
 from app.listeners.views.form import refuse
 
@@ -32,17 +32,16 @@ async def handle_page_oncall_submission(
         await refuse(ack, BlockId.SERVICE_NAME, "Choose a service, or type its name.")
         return
     await ack()
-    user = body["user"]["id"]
-    audience = Audience(channel, user)
+    person = Person.of(body)
+    audience = Audience(channel, person.slack_user_id)
     async with reporter.reporting(audience):
         reply = await intake.page_oncall_about(
-            slack_user_id=user,
+            person=person,
             channel=channel,
             message_ts=message_ts,
             service=typed or picked,
             title=title,
             urgency=urgency if urgency in ("high", "low") else "",
-            user_team=user_team_of(body),
         )
         # The announcement goes in the message's thread: the message and incident link up.
         await reporter.deliver(reply, audience, public_ts=message_ts or None)
