@@ -1,6 +1,6 @@
 """The store over SQLAlchemy Core (asyncio): aiosqlite for SQLite, asyncpg for PostgreSQL.
 
-`Store.open()` migrates the schema with Alembic (app/store/migrations) before anything else.
+`Store.open()` brings the schema to its newest revision first (app/store/connecting.py).
 Atomicity comes from single statements: INSERT ... ON CONFLICT for claims, cards, events
 and leases, and UPDATE ... WHERE <still free> for taking an event, checked by row count.
 Times come from this process's clock, so replicas sharing a database need synced clocks.
@@ -9,25 +9,18 @@ Times come from this process's clock, so replicas sharing a database need synced
 import asyncio
 import contextlib
 import hashlib
-import itertools
 import logging
-import shlex
-import sqlite3
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.store.card_state import SharedCardState
+from app.store.connecting import async_url, open_engine, unavailable
 from app.store.inbox import WebhookInbox
 from app.store.records import (
     AuditEntry,
@@ -40,122 +33,9 @@ from app.store.schema import audit_log, cards, claims, events, leases
 
 logger = logging.getLogger(__name__)
 
-MIGRATIONS = Path(__file__).parent / "migrations"
-# The newest revision in migrations/versions (a test keeps them equal). A store already there
-# opens without importing Alembic at all, which is a good part of a restart's time to ready.
-SCHEMA_HEAD = "0002"
-MIGRATION_LOCK = 0x1_C1DE_B07  # pg_advisory_xact_lock key held while migrating
-SQLITE_BUSY_TIMEOUT_MS = 5000
-PG_CONNECT_TIMEOUT_S = 10
-_DRIVER_ERRORS = (
-    DBAPIError,
-    PoolTimeout,
-    OSError,
-    sqlite3.Error,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-)
-
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def async_url(database_url: str) -> tuple[URL, dict[str, Any]]:
-    """A plain `sqlite:///…` or `postgresql://…` URL as (async URL, driver connect args).
-
-    libpq's `sslmode`, `connect_timeout` and `options=-c name=value` become asyncpg's `ssl`,
-    `timeout` and `server_settings`. Errors never repeat the URL (it may hold a password).
-    """
-    try:
-        url = make_url(database_url)
-    except ArgumentError:
-        raise ValueError("DATABASE_URL is not a valid database URL") from None
-    backend = url.drivername.partition("+")[0]
-    if backend == "sqlite":
-        return url.set(drivername="sqlite+aiosqlite"), {}
-    if backend not in ("postgresql", "postgres"):
-        raise ValueError(f"DATABASE_URL: unsupported scheme {backend!r} (sqlite or postgresql)")
-    query = dict(url.query)
-    args: dict[str, Any] = {
-        "timeout": float(str(query.pop("connect_timeout", PG_CONNECT_TIMEOUT_S)))
-    }
-    if "sslmode" in query:
-        args["ssl"] = query.pop("sslmode")
-    settings: dict[str, str] = {}
-    words = iter(shlex.split(str(query.pop("options", ""))))
-    for word in words:
-        setting = next(words, "") if word == "-c" else word.removeprefix("-c").removeprefix("--")
-        name, _, value = setting.partition("=")
-        settings[name.replace("-", "_")] = value
-    if settings:
-        args["server_settings"] = settings
-    return url.set(drivername="postgresql+asyncpg", query=query), args
-
-
-@contextmanager
-def _unavailable() -> Iterator[None]:
-    try:
-        yield
-    except _DRIVER_ERRORS as exc:
-        raise StoreUnavailable(f"the store is unavailable ({type(exc).__name__})") from exc
-
-
-def _sqlite_busy_timeout(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.close()
-    # We issue BEGIN ourselves (below), instead of the driver's deferred one.
-    dbapi_connection.isolation_level = None
-
-
-def _sqlite_begin_immediate(connection: Connection) -> None:
-    """Every transaction takes SQLite's write lock up front. A deferred transaction that
-    reads and then writes (INSERT … ON CONFLICT does) fails at once with "database is
-    locked" if another connection wrote meanwhile; the busy timeout never applies."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-async def _enable_wal(engine: AsyncEngine) -> None:
-    """Switch the SQLite file to WAL (the file keeps it). The switch does not wait out another
-    connection's lock as other statements do: it fails at once, so retry it a while. It runs
-    on the raw driver connection: it must not be inside a transaction."""
-    for attempt in itertools.count():
-        try:
-            async with engine.connect() as conn:
-                await conn.run_sync(_switch_to_wal)
-            return
-        except (OperationalError, sqlite3.OperationalError) as exc:
-            if "database is locked" not in str(exc) or attempt * 50 > SQLITE_BUSY_TIMEOUT_MS:
-                raise
-            await asyncio.sleep(0.05)
-
-
-def _switch_to_wal(connection: Connection) -> None:
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute("PRAGMA journal_mode = WAL")
-    finally:
-        cursor.close()
-
-
-def _upgrade(connection: Connection) -> None:
-    if _revision(connection) == SCHEMA_HEAD:
-        return
-    # Imported here: only a store with something to migrate pays for Alembic.
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["connection"] = connection
-    command.upgrade(config, "head")
-
-
-def _revision(connection: Connection) -> str | None:
-    if not sa.inspect(connection).has_table("alembic_version"):
-        return None
-    return connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
 
 class Store(SharedCardState, WebhookInbox):
@@ -172,38 +52,8 @@ class Store(SharedCardState, WebhookInbox):
     async def open(self) -> None:
         """Connect and migrate to the newest schema; does nothing if already open."""
         async with self._opening:
-            if self._engine is not None:
-                return
-            # Each action in flight holds one PostgreSQL connection for its incident's
-            # advisory lock (see `exclusive`), hence a pool sized for a storm of clicks.
-            pool = {"pool_size": 10, "max_overflow": 40} if self._postgres else {}
-            engine = create_async_engine(
-                self._url,
-                connect_args=self._connect_args,
-                pool_pre_ping=True,
-                hide_parameters=True,
-                **pool,
-            )
-            if not self._postgres:
-                sa.event.listen(engine.sync_engine, "connect", _sqlite_busy_timeout)
-                sa.event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
-            try:
-                with _unavailable():
-                    if not self._postgres:
-                        await _enable_wal(engine)
-                    async with engine.begin() as conn:
-                        # One migration at a time, across replicas and within this process
-                        # (Alembic's `op` and `context` are process-wide, so never interleave).
-                        if self._postgres:
-                            await conn.execute(
-                                sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK))
-                            )
-                        # (SQLite: engine.begin() took the write lock already.)
-                        await conn.run_sync(_upgrade)
-            except BaseException:
-                await engine.dispose()
-                raise
-            self._engine = engine
+            if self._engine is None:
+                self._engine = await open_engine(self._url, self._connect_args)
 
     async def close(self) -> None:
         engine, self._engine = self._engine, None
@@ -227,7 +77,7 @@ class Store(SharedCardState, WebhookInbox):
         # SQLite has one writer at a time; queueing our own transactions here, rather than
         # in SQLite's busy handler, means a busy event loop can never make them time out.
         async with self._one_at_a_time:
-            with _unavailable():
+            with unavailable():
                 async with self._engine.begin() as conn:
                     yield conn
 
@@ -403,12 +253,12 @@ class Store(SharedCardState, WebhookInbox):
             raise StoreUnavailable("the store is not open")
         key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
         try_lock = sa.select(sa.func.pg_try_advisory_lock(key))
-        with _unavailable():
+        with unavailable():
             conn = await self._engine.connect()
         try:
             # The timeout outside: TimeoutError is an OSError, which `_unavailable` rewraps.
             async with asyncio.timeout(wait.total_seconds()):
-                with _unavailable():
+                with unavailable():
                     while not (await conn.execute(try_lock)).scalar():
                         await conn.commit()
                         await asyncio.sleep(0.02)
@@ -416,7 +266,7 @@ class Store(SharedCardState, WebhookInbox):
             try:
                 yield
             finally:
-                with _unavailable():
+                with unavailable():
                     await conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
                     await conn.commit()
         finally:

@@ -13,8 +13,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from app.store import AuditEntry, CardRef, Forgotten, Retention, Store, StoreUnavailable
+from app.store.connecting import MIGRATIONS, SCHEMA_HEAD
 from app.store.schema import metadata
-from app.store.sql import MIGRATIONS, SCHEMA_HEAD
 
 TINY = timedelta(milliseconds=50)
 
