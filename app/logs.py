@@ -225,3 +225,6 @@ def configure_logging(level: str, fmt: str, secrets: Iterable[str]) -> None:
     logging.basicConfig(level=level, handlers=[log_handler(fmt, secrets)], force=True)
     # httpx logs every request line, query string included (`?query=alice%40…`), at INFO.
     logging.getLogger("httpx").setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
+    # Alembic announces each of its plugins at INFO on every migration; the upgrades it runs
+    # ("Running upgrade 0001 -> 0002") stay.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

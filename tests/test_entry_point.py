@@ -115,6 +115,8 @@ async def test_a_start_and_a_request_log_clean_json_lines_once_each(
     entries = [json.loads(line) for line in process.stderr.splitlines()]
     assert process.returncode in STOPPED_CLEANLY
     assert not [e for e in entries if "will be unused" in e["message"]]  # Bolt's token notice
+    assert not [e for e in entries if e["logger"] == "alembic.runtime.plugins"]
+    assert [e["message"] for e in entries if "Running upgrade" in e["message"]]  # a first start
     assert len([e for e in entries if "/healthz" in e["message"]]) == 1
     assert not [e for e in entries if "color_message" in e]
     assert not [e for e in entries if "\x1b[" in json.dumps(e)]
