@@ -166,8 +166,12 @@ class Intake:
         )
         return await self.handle(Request(command, person, channel, Way.MODAL))
 
-    async def services_to_page(self, channel: str) -> list[Service]:
-        """What the "Page on-call about this" modal offers: this channel's services first."""
+    async def services_to_page(self, *, person: Person, channel: str) -> list[Service]:
+        """What the "Page on-call about this" modal offers (this channel's services first),
+        once the person's workspace, the channel and their identity are admitted: a person
+        the submit would refuse is refused before PagerDuty is read for them."""
+        request = Request(ParsedCommand(Verb.TRIGGER), person, channel, Way.SHORTCUT)
+        await self._admit(request, "")
         return await self._responding.routed_services(channel)
 
     async def submit(
@@ -194,9 +198,12 @@ class Intake:
         await self._cards.redraw(card, incident, incident.id)
         return incident, priorities
 
-    async def policies_matching(self, query: str) -> list[tuple[str, str]]:
+    async def policies_matching(self, query: str, *, person: Person) -> list[tuple[str, str]]:
         """(id, name) of the escalation policies whose name contains `query`: the team
-        select's suggestions as the person types."""
+        select's suggestions as the person types, for the bot's own workspaces only (an
+        options request names no channel, and a stranger's can only be forged or stale)."""
+        request = Request(ParsedCommand(Verb.REASSIGN), person, "", Way.MODAL)
+        await self._admit_workspace(request, "")
         return [(p.id, p.name) for p in await self._updates.policies_matching(query)]
 
     async def escalate_in_thread(
@@ -293,10 +300,16 @@ class Intake:
     async def _admit(self, request: Request, incident: str) -> VerifiedUser:
         """The person's workspace, the channel, then identity: a refusal here is audited
         against every ref asked for."""
+        await self._admit_workspace(request, incident)
         async with self._attempt(request, incident, record_success=False):
-            (await self._installation.get()).check_team(request.person.team_id)
             self._policy.check_channel(request.channel)
             return await self._identity.resolve(request.person.slack_user_id)
+
+    async def _admit_workspace(self, request: Request, incident: str) -> None:
+        """Only the person's workspace (Slack Connect, Grid): the first check of all, and
+        the only one where there is no channel or nothing to act on yet."""
+        async with self._attempt(request, incident, record_success=False):
+            (await self._installation.get()).check_team(request.person.team_id)
 
     async def _act(self, request: Request, actor: VerifiedUser, ref: str) -> Reply:
         try:
