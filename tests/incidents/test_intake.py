@@ -99,7 +99,7 @@ def every_way_in(
             person=person, channel=channel, message={"ts": CARD_TS, "text": "look"}
         ),
         "escalate shortcut": lambda: intake.escalation_preview(
-            person=person, channel=channel, incident_id="PT4KHLK"
+            person=person, channel=channel, thread_ts=CARD_TS
         ),
         "escalate modal": lambda: intake.escalate_in_thread(
             person=person, channel=channel, incident_id="PT4KHLK", level=None, note=""

@@ -330,3 +330,18 @@ async def test_the_page_oncall_shortcut_offers_the_services_to_a_person_of_the_o
     assert [o["value"] for o in picker["element"]["options"]] == ["PSVC001"]
     assert "/services/PSVC001" in [r.path for r in pagerduty.requests]
     assert [e for e in await audit.audit() if e.outcome != "done"] == []
+
+
+@pytest.mark.parametrize("shortcut", [Shortcut.ESCALATE, Shortcut.ADD_NOTE])
+async def test_a_thread_shortcut_of_another_organisation_is_refused_before_the_thread_is_read(
+    shortcut: Shortcut, bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn
+) -> None:
+    """On a message in no card's thread, too: the stranger hears the one refusal, and the
+    bot reads nothing (of Slack or PagerDuty) on their behalf."""
+    Stranger(grid=False, pagerduty=pagerduty).takes_over(bot)
+
+    await bot.interact(shortcut_payload(shortcut, bot, user=PARTNER))
+
+    await slack.wait_for(lambda s: any(REFUSED in line for line in told(s)))
+    assert slack.calls_to("conversations.replies") == []
+    assert pagerduty.requests == []
