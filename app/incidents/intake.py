@@ -30,7 +30,7 @@ from app.incidents.grammar import (
     without_mention_of,
 )
 from app.incidents.installation import InstallationLookup
-from app.incidents.outcomes import Outcome, Reply, incident_link
+from app.incidents.outcomes import EscalationPreview, Outcome, Reply, incident_link
 from app.incidents.person import Person
 from app.incidents.responding import Answer, Responding
 from app.incidents.updates import IncidentUpdates
@@ -166,8 +166,12 @@ class Intake:
         )
         return await self.handle(Request(command, person, channel, Way.MODAL))
 
-    async def services_to_page(self, channel: str) -> list[Service]:
-        """What the "Page on-call about this" modal offers: this channel's services first."""
+    async def services_to_page(self, *, person: Person, channel: str) -> list[Service]:
+        """What the "Page on-call about this" modal offers (this channel's services first),
+        once the person's workspace, the channel and their identity are admitted: a person
+        the submit would refuse is refused before PagerDuty is read for them."""
+        request = Request(ParsedCommand(Verb.TRIGGER), person, channel, Way.SHORTCUT)
+        await self._admit(request, "")
         return await self._responding.routed_services(channel)
 
     async def submit(
@@ -194,9 +198,12 @@ class Intake:
         await self._cards.redraw(card, incident, incident.id)
         return incident, priorities
 
-    async def policies_matching(self, query: str) -> list[tuple[str, str]]:
+    async def policies_matching(self, query: str, *, person: Person) -> list[tuple[str, str]]:
         """(id, name) of the escalation policies whose name contains `query`: the team
-        select's suggestions as the person types."""
+        select's suggestions as the person types, for the bot's own workspaces only (an
+        options request names no channel, and a stranger's can only be forged or stale)."""
+        request = Request(ParsedCommand(Verb.REASSIGN), person, "", Way.MODAL)
+        await self._admit_workspace(request, "")
         return [(p.id, p.name) for p in await self._updates.policies_matching(query)]
 
     async def escalate_in_thread(
@@ -244,6 +251,8 @@ class Intake:
     ) -> Reply:
         """The "Add to incident notes" shortcut: the message, its author and a permalink
         become a PagerDuty note written as the person who used the shortcut."""
+        request = Request(ParsedCommand(Verb.NOTE), person, channel, Way.SHORTCUT)
+        await self._admit_workspace(request, "")  # before the thread is read for them
         parent = str(message.get("thread_ts") or message.get("ts") or "")
         incident_id = await self._cards.incident_in_thread(channel, parent) if parent else None
         if incident_id is None:
@@ -252,7 +261,7 @@ class Intake:
                 "incident to add it to. Use `/incident note <ref> <text>` instead."
             )
         command = ParsedCommand(Verb.NOTE, (incident_id,))
-        request = Request(command, person, channel, Way.SHORTCUT, CardRef(channel, parent))
+        request = replace(request, command=command, origin=CardRef(channel, parent))
         actor = await self._admit(request, incident_id)
         async with self._attempt(request, incident_id, record_success=False):
             # A message posted with blocks only (by an app, say) has an empty `text`.
@@ -265,21 +274,25 @@ class Intake:
         command = replace(request.command, text=checked_text(note, "message"))
         return await self._act(replace(request, command=command), actor, incident_id)
 
-    async def incident_in_thread(self, channel: str, thread_ts: str) -> str | None:
-        return await self._cards.incident_in_thread(channel, thread_ts)
-
     async def escalation_preview(
-        self, *, person: Person, channel: str, incident_id: str
-    ) -> tuple[str, int | None]:
-        """What the escalate shortcut's modal shows (the incident, where it stands, its next
-        level), once the channel, the person and the policy allow them to escalate it."""
-        command = ParsedCommand(Verb.ESCALATE, (incident_id,))
-        request = Request(command, person, channel, Way.SHORTCUT)
+        self, *, person: Person, channel: str, thread_ts: str
+    ) -> EscalationPreview | None:
+        """What the escalate shortcut's modal shows for the incident whose card starts the
+        thread (None: no card does): where it stands and its next level. The person's
+        workspace is checked before the thread is read, then the channel, the person and
+        the policy must allow them to escalate it."""
+        request = Request(ParsedCommand(Verb.ESCALATE), person, channel, Way.SHORTCUT)
+        await self._admit_workspace(request, "")
+        incident_id = await self._cards.incident_in_thread(channel, thread_ts)
+        if incident_id is None:
+            return None
+        request = replace(request, command=ParsedCommand(Verb.ESCALATE, (incident_id,)))
         actor = await self._admit(request, incident_id)
         async with self._attempt(request, incident_id, record_success=False):
             incident, where = await self._actions.preview_escalation(actor, incident_id)
         now = f"level {where.current} of {where.levels}" if where.current else "an unknown level"
-        return f"{incident_link(incident)} is at {now} of {where.policy_name}.", where.following
+        about = f"{incident_link(incident)} is at {now} of {where.policy_name}."
+        return EscalationPreview(incident_id, about, where.following)
 
     # --- the steps ---------------------------------------------------------------------
 
@@ -293,10 +306,16 @@ class Intake:
     async def _admit(self, request: Request, incident: str) -> VerifiedUser:
         """The person's workspace, the channel, then identity: a refusal here is audited
         against every ref asked for."""
+        await self._admit_workspace(request, incident)
         async with self._attempt(request, incident, record_success=False):
-            (await self._installation.get()).check_team(request.person.team_id)
             self._policy.check_channel(request.channel)
             return await self._identity.resolve(request.person.slack_user_id)
+
+    async def _admit_workspace(self, request: Request, incident: str) -> None:
+        """Only the person's workspace (Slack Connect, Grid): the first check of all, and
+        the only one where there is no channel or nothing to act on yet."""
+        async with self._attempt(request, incident, record_success=False):
+            (await self._installation.get()).check_team(request.person.team_id)
 
     async def _act(self, request: Request, actor: VerifiedUser, ref: str) -> Reply:
         try:

@@ -34,6 +34,15 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class EscalationPreview:
+    """What the escalate shortcut's modal shows before anything is done."""
+
+    incident_id: str
+    about: str  # mrkdwn: the incident and where it stands on its policy
+    next_level: int | None  # None: where it stands is unclear, so the person must say
+
+
+@dataclass(frozen=True)
 class Outcome:
     """A change PagerDuty accepted (or, for `show`, a read), and how to say it."""
 

@@ -99,7 +99,7 @@ def every_way_in(
             person=person, channel=channel, message={"ts": CARD_TS, "text": "look"}
         ),
         "escalate shortcut": lambda: intake.escalation_preview(
-            person=person, channel=channel, incident_id="PT4KHLK"
+            person=person, channel=channel, thread_ts=CARD_TS
         ),
         "escalate modal": lambda: intake.escalate_in_thread(
             person=person, channel=channel, incident_id="PT4KHLK", level=None, note=""
@@ -116,6 +116,7 @@ def every_way_in(
         "share on-call": lambda: intake.share_oncall(
             person=person, channel=channel, policy_ids=("PEPOL01",)
         ),
+        "page on-call shortcut": lambda: intake.services_to_page(person=person, channel=channel),
         "page on-call": lambda: intake.page_oncall_about(
             person=person,
             channel=channel,
@@ -166,6 +167,23 @@ async def test_a_person_of_another_workspace_is_refused_on_every_way_in_and_audi
     ]
     assert pagerduty.requests == []
     assert slack.calls_to("chat.postMessage") == []
+
+
+async def test_the_team_selects_suggestions_are_for_the_bots_own_workspace_alone(
+    service: Service, pagerduty: PagerDutyStandIn
+) -> None:
+    """An options request names no channel: the workspace is all there is to check."""
+    partner = Person("U0PARTNER1", "T0OTHERORG")
+    with pytest.raises(OutsideWorkspace):
+        await service.intake.policies_matching("checkout", person=partner)
+    assert pagerduty.requests == []
+
+    found = await service.intake.policies_matching("checkout", person=AS_ALICE)
+
+    assert found == [("PEPOL01", "Checkout escalation")]
+    assert [(e.slack_user_id, e.verb, e.outcome) for e in await audit(service)] == [
+        ("U0PARTNER1", "reassign", "refused")
+    ]
 
 
 async def test_show_is_refused_by_a_policy_rule_for_show(

@@ -23,7 +23,7 @@ from tests.listeners.test_around_listeners import (
     opened_modal,
     submit_page_oncall,
 )
-from tests.listeners.test_more_menu import choose, menu_modal, picked, text
+from tests.listeners.test_more_menu import choose, element, menu_modal, picked, text
 from tests.listeners.test_threads import mention, shortcut_payload
 
 OTHER_ORG = "T0OTHERORG"
@@ -145,6 +145,12 @@ async def by_share_oncall(bot: Bot, slack: SlackStandIn, stranger: Stranger) -> 
     await click_ephemeral(bot, button_of(answer["blocks"], ActionId.SHARE_ONCALL), user=PARTNER)
 
 
+async def by_page_oncall_shortcut(bot: Bot, slack: SlackStandIn, stranger: Stranger) -> None:
+    """Opening the modal: it would list the account's services."""
+    stranger.takes_over(bot)
+    await bot.interact(shortcut_payload(Shortcut.PAGE_ONCALL, bot, user=PARTNER))
+
+
 async def by_page_oncall(bot: Bot, slack: SlackStandIn, stranger: Stranger) -> None:
     view = await opened_modal(bot, slack)
     stranger.takes_over(bot)
@@ -163,6 +169,7 @@ WAYS_IN: dict[str, tuple[WayIn, str]] = {
     "escalate shortcut": (by_escalate_shortcut, "escalate"),
     "escalate modal": (by_escalate_modal, "escalate"),
     "share on-call": (by_share_oncall, "oncall"),
+    "page on-call shortcut": (by_page_oncall_shortcut, "trigger"),
     "page on-call": (by_page_oncall, "trigger"),
 }
 
@@ -256,3 +263,85 @@ async def test_a_grid_organisations_own_id_is_acted_for(
         await slack.wait_for(lambda s: len(s.responses) == 1)
 
     assert [w.json for w in pagerduty.writes] == [{"note": {"content": "from the org"}}]
+
+
+def policy_suggestion(view: dict[str, Any], typed: str) -> dict[str, Any]:
+    """The options request Slack sends as someone types in the team modal's select."""
+    return {
+        "type": "block_suggestion",
+        "user": {"id": "U0ALICE01", "username": "alice", "team_id": "T0G9PQBBK"},
+        "container": {"type": "view", "view_id": "V0MODAL01"},
+        "api_app_id": "A0INCBOT1",
+        "token": "legacy-verification-token",
+        "action_id": InputActionId.POLICY.value,
+        "block_id": BlockId.POLICY.value,
+        "value": typed,
+        "team": {"id": "T0G9PQBBK", "domain": "acme-sre"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": {**view, "id": "V0MODAL01"},
+    }
+
+
+@pytest.mark.parametrize("grid", [False, True], ids=["own workspace", "own Grid org"])
+async def test_the_team_select_suggests_no_policy_to_a_person_of_another_organisation(
+    grid: bool, bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn, audit: Store
+) -> None:
+    seed_responding(pagerduty)
+    view = await menu_modal(bot, slack, MenuChoice.TEAM)
+    assert element(view, BlockId.POLICY)["type"] == "external_select"
+    stranger = Stranger(grid, pagerduty)
+    stranger.takes_over(bot)
+
+    answer = await bot.interact(policy_suggestion(view, "platf"))
+
+    assert answer.status_code == 200
+    assert answer.json() == {"options": []}
+    assert pagerduty.requests[stranger.requests_before :] == []
+    refused = [e for e in await audit.audit() if e.outcome != "done"]
+    assert [(e.slack_user_id, e.verb, e.outcome, e.detail) for e in refused] == [
+        (PARTNER, "reassign", "refused", "OutsideWorkspace")
+    ]
+
+
+async def test_the_team_select_suggests_policies_to_a_person_of_the_bots_own_workspace(
+    bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn, audit: Store
+) -> None:
+    seed_responding(pagerduty)
+    view = await menu_modal(bot, slack, MenuChoice.TEAM)
+    before = len(pagerduty.requests)
+
+    answer = await bot.interact(policy_suggestion(view, "platf"))
+
+    assert [o["value"] for o in answer.json()["options"]] == ["PEPOL03", "PEPOL04", "PEPOL05"]
+    assert [r.path for r in pagerduty.requests[before:]] == ["/escalation_policies"]
+    assert [e for e in await audit.audit() if e.outcome != "done"] == []
+
+
+async def test_the_page_oncall_shortcut_offers_the_services_to_a_person_of_the_own_workspace(
+    bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn, audit: Store
+) -> None:
+    """The other half of its refusal above: the same request from home fills the modal."""
+    seed_responding(pagerduty)
+
+    view = await opened_modal(bot, slack)
+
+    [picker] = [b for b in view["blocks"] if b.get("block_id") == BlockId.SERVICE]
+    assert [o["value"] for o in picker["element"]["options"]] == ["PSVC001"]
+    assert "/services/PSVC001" in [r.path for r in pagerduty.requests]
+    assert [e for e in await audit.audit() if e.outcome != "done"] == []
+
+
+@pytest.mark.parametrize("shortcut", [Shortcut.ESCALATE, Shortcut.ADD_NOTE])
+async def test_a_thread_shortcut_of_another_organisation_is_refused_before_the_thread_is_read(
+    shortcut: Shortcut, bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn
+) -> None:
+    """On a message in no card's thread, too: the stranger hears the one refusal, and the
+    bot reads nothing (of Slack or PagerDuty) on their behalf."""
+    Stranger(grid=False, pagerduty=pagerduty).takes_over(bot)
+
+    await bot.interact(shortcut_payload(shortcut, bot, user=PARTNER))
+
+    await slack.wait_for(lambda s: any(REFUSED in line for line in told(s)))
+    assert slack.calls_to("conversations.replies") == []
+    assert pagerduty.requests == []

@@ -66,11 +66,15 @@ async def handle_more_menu(
         await client.views_update(view_id=view_id, view=view)
 
 
-async def handle_policy_options(ack: AsyncAck, payload: dict[str, Any], intake: Intake) -> None:
-    """The team select's suggestions, as the person types (Slack waits 3 s at most)."""
+async def handle_policy_options(
+    ack: AsyncAck, body: dict[str, Any], payload: dict[str, Any], intake: Intake
+) -> None:
+    """The team select's suggestions, as the person types (Slack waits 3 s at most). A
+    refusal (a person of another workspace) gets no options: a select has no room to say
+    why, and the form's submit says it."""
     query = str(payload.get("value") or "").strip()
     try:
-        policies = await intake.policies_matching(query) if query else []
+        policies = await intake.policies_matching(query, person=Person.of(body)) if query else []
     except BotError:
         policies = []
     await ack(options=policy_options(policies))

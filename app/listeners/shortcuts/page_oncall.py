@@ -9,7 +9,10 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.blocks.around import page_oncall_modal
+from app.blocks.modals import notice_modal
+from app.errors import BotError
 from app.incidents.intake import Intake
+from app.incidents.person import Person
 from app.incidents.words import message_as_typed
 from app.listeners.reporting import Audience, Reporter
 
@@ -22,7 +25,8 @@ async def handle_page_oncall_shortcut(
     intake: Intake,
     reporter: Reporter,
 ) -> None:
-    """Open the modal first (the trigger_id lasts 3 s), then offer the services."""
+    """Open the modal first (the trigger_id lasts 3 s), then offer the services, or say
+    in it why this person may not page from here."""
     await ack()
     message = shortcut.get("message") or {}
     channel = shortcut["channel"]["id"]
@@ -33,8 +37,13 @@ async def handle_page_oncall_shortcut(
             trigger_id=shortcut["trigger_id"],
             view=page_oncall_modal(metadata, title=title, services=None),
         )
-        services = await intake.services_to_page(channel)
+        view_id = opened["view"]["id"]
+        try:
+            services = await intake.services_to_page(person=Person.of(shortcut), channel=channel)
+        except BotError as refusal:  # said in the modal that is waiting for it, not beside it
+            view = notice_modal("Can't page on-call", refusal.message)
+            await client.views_update(view_id=view_id, view=view)
+            return
         await client.views_update(
-            view_id=opened["view"]["id"],
-            view=page_oncall_modal(metadata, title=title, services=services),
+            view_id=view_id, view=page_oncall_modal(metadata, title=title, services=services)
         )

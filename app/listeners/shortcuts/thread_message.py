@@ -49,24 +49,27 @@ async def handle_escalate_shortcut(
         )
         view_id = opened["view"]["id"]
         try:
-            incident_id = await intake.incident_in_thread(channel, parent)
-            if incident_id is None:
-                view = notice_modal("Not an incident thread", NOT_A_THREAD)
-                await client.views_update(view_id=view_id, view=view)
-                return
-            about, level = await intake.escalation_preview(
-                person=Person.of(shortcut), channel=channel, incident_id=incident_id
+            preview = await intake.escalation_preview(
+                person=Person.of(shortcut), channel=channel, thread_ts=parent
             )
         except BotError as refusal:  # said in the modal that is waiting for it, not beside it
             await client.views_update(view_id=view_id, view=notice_modal(CANT, refusal.message))
             return
-        metadata = json.dumps({"incident_id": incident_id, "channel": channel, "thread": parent})
-        await client.views_update(
-            view_id=view_id,
-            view=escalate_modal(
-                metadata, about=about, level=level, note=note, max_chars=MAX_TEXT_CHARS
-            ),
+        if preview is None:
+            view = notice_modal("Not an incident thread", NOT_A_THREAD)
+            await client.views_update(view_id=view_id, view=view)
+            return
+        metadata = json.dumps(
+            {"incident_id": preview.incident_id, "channel": channel, "thread": parent}
         )
+        view = escalate_modal(
+            metadata,
+            about=preview.about,
+            level=preview.next_level,
+            note=note,
+            max_chars=MAX_TEXT_CHARS,
+        )
+        await client.views_update(view_id=view_id, view=view)
 
 
 async def handle_add_to_notes_shortcut(
