@@ -1,7 +1,8 @@
 """The one place a request's outcome reaches Slack: a `Reply` delivered the way its
 request came in, or a failure turned into a sentence for the person alone.
 
-Listeners ack first and then work inside `Reporter.reporting`. (Bolt's own `app.error`
+Listeners ack first and then work inside `Reporter.reporting` (most through `answer`, which
+runs one intake call and delivers its Reply). (Bolt's own `app.error`
 hook cannot be used for work done after `ack()`: when a listener fails within Bolt's
 10 ms ack poll, Bolt replaces the ack with nothing and Slack sees a 404.) The same
 wrapper registers the work as in flight, so a shutdown can let it finish (`drain`).
@@ -9,7 +10,7 @@ wrapper registers the work as in flight, so a shutdown can let it finish (`drain
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from app.blocks.modals import notice_modal
 from app.errors import SLACK_FAILURES, BotError, StoppedByShutdown, slack_error_reason
 from app.incidents.outcomes import Reply
 from app.mrkdwn import escape
@@ -79,6 +81,29 @@ class Reporter:
         finally:
             if task is not None:
                 self._in_flight.discard(task)
+
+    async def answer(
+        self,
+        audience: Audience,
+        reply: Callable[[], Awaitable[Reply]],
+        *,
+        public_ts: str | None = None,
+    ) -> None:
+        """A listener's usual body: `reply()` (an intake call, made inside `reporting` so
+        that reading the request fails as politely as acting on it), then its delivery."""
+        async with self.reporting(audience):
+            await self.deliver(await reply(), audience, public_ts=public_ts)
+
+    @asynccontextmanager
+    async def refusals_in_modal(self, view_id: str, title: str) -> AsyncIterator[None]:
+        """Inside a modal the person is looking at (opened first: a trigger_id lasts 3 s),
+        a refusal replaces its content instead of arriving beside it."""
+        try:
+            yield
+        except BotError as refusal:
+            await self._slack.views_update(
+                view_id=view_id, view=notice_modal(title, refusal.message)
+            )
 
     async def deliver(self, reply: Reply, audience: Audience, *, public_ts: str | None) -> None:
         """Public lines to the channel (in `public_ts`'s thread, if given), private ones to

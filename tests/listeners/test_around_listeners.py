@@ -162,13 +162,18 @@ async def opened_modal(bot: Bot, slack: SlackStandIn) -> dict[str, Any]:
     return dict(slack.calls_to("views.update")[0].args["view"])
 
 
+def announcements(slack: SlackStandIn) -> list[dict[str, Any]]:
+    return [c.args for c in slack.calls_to("chat.postMessage") if "blocks" not in c.args]
+
+
 async def test_submitting_the_modal_opens_one_incident_linked_to_the_message_even_twice(
     bot: Bot, pagerduty: PagerDutyStandIn, slack: SlackStandIn
 ) -> None:
     view = await opened_modal(bot, slack)
 
     await submit_page_oncall(bot, view, title="db fix failed", service="PSVC001")
-    await slack.wait_for(lambda s: len(cards_posted(s)) == 1)
+    # The card, then (from the same task, a moment later) the announcement in its thread.
+    await slack.wait_for(lambda s: len(cards_posted(s)) == 1 and len(announcements(s)) == 1)
     await submit_page_oncall(bot, view, title="db fix failed", service="PSVC001")
     await slack.wait_for(lambda s: len(s.calls_to("chat.postEphemeral")) == 1)
 
@@ -181,7 +186,7 @@ async def test_submitting_the_modal_opens_one_incident_linked_to_the_message_eve
     [note] = pagerduty.notes[new_id]
     assert "https://acme-sre.slack.com/archives/C0INCIDENTS/p1678252300000200" in note["content"]
     assert "already open" in slack.calls_to("chat.postEphemeral")[0].args["text"]
-    [announced] = [c.args for c in slack.calls_to("chat.postMessage") if "blocks" not in c.args]
+    [announced] = announcements(slack)
     assert announced["thread_ts"] == "1678252300.000200"  # under the message it is about
 
 

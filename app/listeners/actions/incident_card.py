@@ -62,16 +62,16 @@ def acting_button(verb: Verb) -> ButtonHandler:
         reporter: Reporter,
     ) -> None:
         await ack()
-        audience = Audience.of(body, respond)
-        async with reporter.reporting(audience):
-            reply = await intake.click(
+        await reporter.answer(
+            Audience.of(body, respond),
+            lambda: intake.click(
                 verb,
                 person=Person.of(body),
                 seen=card_state(action.get("value", "")),
                 card=clicked_card(body),
                 redraw_clicked=not on_ephemeral(body),
-            )
-            await reporter.deliver(reply, audience, public_ts=None)
+            ),
+        )
 
     handle.__name__ = f"handle_{verb}_button"
     return handle

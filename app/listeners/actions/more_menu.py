@@ -9,7 +9,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from app.blocks.card import CardState, menu_choice
 from app.blocks.menu_modals import loading_modal, menu_modal, policy_options
-from app.blocks.modals import notice_modal
 from app.errors import BotError, UsageError
 from app.ids import MenuChoice
 from app.incidents.grammar import Verb
@@ -53,17 +52,12 @@ async def handle_more_menu(
         card = clicked_card(body)
         opened = await client.views_open(trigger_id=body["trigger_id"], view=loading_modal(choice))
         view_id = opened["view"]["id"]
-        try:
+        async with reporter.refusals_in_modal(view_id, "Nothing to change"):
             incident, priorities = await intake.menu_form(
                 VERB_OF[choice], person=Person.of(body), seen=state, card=card
             )
-        except BotError as error:
-            # The person is looking at the modal: say it there.
-            view = notice_modal("Nothing to change", error.message)
+            view = menu_modal(choice, incident, modal_metadata(state, card), priorities)
             await client.views_update(view_id=view_id, view=view)
-            return
-        view = menu_modal(choice, incident, modal_metadata(state, card), priorities)
-        await client.views_update(view_id=view_id, view=view)
 
 
 async def handle_policy_options(

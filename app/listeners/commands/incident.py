@@ -17,9 +17,9 @@ async def handle_incident_command(
 ) -> None:
     """`/incident ...`: answer Slack at once, then act, then say what happened."""
     await ack()
-    audience = Audience.of(command, respond)
-    async with reporter.reporting(audience):
-        reply = await intake.command(
+    await reporter.answer(
+        Audience.of(command, respond),
+        lambda: intake.command(
             command.get("text", ""), person=Person.of(command), channel=command["channel_id"]
-        )
-        await reporter.deliver(reply, audience, public_ts=None)
+        ),
+    )

@@ -20,13 +20,14 @@ async def handle_app_mention(
     # Bots (ourselves included) and edits never act: an edit would re-run the command.
     if event.get("bot_id") or event.get("subtype") or event.get("edited"):
         return
-    audience = Audience.of(body)
-    async with reporter.reporting(audience):
-        reply = await intake.mention(
+    await reporter.answer(
+        Audience.of(body),
+        lambda: intake.mention(
             event["text"],
             bot_user_id=context.bot_user_id or "",
             person=Person.of(body),
             channel=event["channel"],
             thread_ts=event.get("thread_ts"),
-        )
-        await reporter.deliver(reply, audience, public_ts=event.get("thread_ts") or event["ts"])
+        ),
+        public_ts=event.get("thread_ts") or event["ts"],
+    )

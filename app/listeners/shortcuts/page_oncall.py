@@ -9,8 +9,6 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.blocks.around import page_oncall_modal
-from app.blocks.modals import notice_modal
-from app.errors import BotError
 from app.incidents.intake import Intake
 from app.incidents.person import Person
 from app.incidents.words import message_as_typed
@@ -38,12 +36,7 @@ async def handle_page_oncall_shortcut(
             view=page_oncall_modal(metadata, title=title, services=None),
         )
         view_id = opened["view"]["id"]
-        try:
+        async with reporter.refusals_in_modal(view_id, "Can't page on-call"):
             services = await intake.services_to_page(person=Person.of(shortcut), channel=channel)
-        except BotError as refusal:  # said in the modal that is waiting for it, not beside it
-            view = notice_modal("Can't page on-call", refusal.message)
+            view = page_oncall_modal(metadata, title=title, services=services)
             await client.views_update(view_id=view_id, view=view)
-            return
-        await client.views_update(
-            view_id=view_id, view=page_oncall_modal(metadata, title=title, services=services)
-        )

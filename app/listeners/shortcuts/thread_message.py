@@ -8,7 +8,6 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.blocks.modals import escalate_modal, notice_modal
-from app.errors import BotError
 from app.incidents.intake import Intake
 from app.incidents.person import Person
 from app.incidents.words import MAX_TEXT_CHARS, message_as_typed
@@ -48,28 +47,24 @@ async def handle_escalate_shortcut(
             view=escalate_modal("", about=None, level=None, note=note, max_chars=MAX_TEXT_CHARS),
         )
         view_id = opened["view"]["id"]
-        try:
+        async with reporter.refusals_in_modal(view_id, CANT):
             preview = await intake.escalation_preview(
                 person=Person.of(shortcut), channel=channel, thread_ts=parent
             )
-        except BotError as refusal:  # said in the modal that is waiting for it, not beside it
-            await client.views_update(view_id=view_id, view=notice_modal(CANT, refusal.message))
-            return
-        if preview is None:
-            view = notice_modal("Not an incident thread", NOT_A_THREAD)
+            if preview is None:
+                view = notice_modal("Not an incident thread", NOT_A_THREAD)
+            else:
+                metadata = json.dumps(
+                    {"incident_id": preview.incident_id, "channel": channel, "thread": parent}
+                )
+                view = escalate_modal(
+                    metadata,
+                    about=preview.about,
+                    level=preview.next_level,
+                    note=note,
+                    max_chars=MAX_TEXT_CHARS,
+                )
             await client.views_update(view_id=view_id, view=view)
-            return
-        metadata = json.dumps(
-            {"incident_id": preview.incident_id, "channel": channel, "thread": parent}
-        )
-        view = escalate_modal(
-            metadata,
-            about=preview.about,
-            level=preview.next_level,
-            note=note,
-            max_chars=MAX_TEXT_CHARS,
-        )
-        await client.views_update(view_id=view_id, view=view)
 
 
 async def handle_add_to_notes_shortcut(
@@ -81,9 +76,9 @@ async def handle_add_to_notes_shortcut(
 ) -> None:
     await ack()
     channel, _ = _thread_of(shortcut)
-    audience = Audience.of(shortcut, respond)
-    async with reporter.reporting(audience):
-        reply = await intake.add_message_to_notes(
+    await reporter.answer(
+        Audience.of(shortcut, respond),
+        lambda: intake.add_message_to_notes(
             person=Person.of(shortcut), channel=channel, message=shortcut.get("message") or {}
-        )
-        await reporter.deliver(reply, audience, public_ts=None)
+        ),
+    )

@@ -41,8 +41,9 @@ async def _submit(
     state, card = origin
     person = Person.of(body)
     audience = Audience(card.channel, person.slack_user_id)
-    async with reporter.reporting(audience):
-        reply = await intake.click(
+    await reporter.answer(
+        audience,
+        lambda: intake.click(
             verb,
             person=person,
             seen=state,
@@ -50,8 +51,8 @@ async def _submit(
             way=Way.MODAL,
             redraw_clicked=bool(card.ts),  # no ts: the button was on an ephemeral message
             **inputs,
-        )
-        await reporter.deliver(reply, audience, public_ts=None)
+        ),
+    )
 
 
 async def handle_resolve_submission(

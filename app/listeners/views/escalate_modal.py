@@ -37,12 +37,14 @@ async def handle_escalate_submission(
     await ack()
     person = Person.of(body)
     audience = Audience(channel, person.slack_user_id, thread_ts=thread)
-    async with reporter.reporting(audience):
-        reply = await intake.escalate_in_thread(
+    await reporter.answer(
+        audience,
+        lambda: intake.escalate_in_thread(
             person=person,
             channel=channel,
             incident_id=incident_id,
             level=int(level_text) if level_text else None,
             note=note,
-        )
-        await reporter.deliver(reply, audience, public_ts=thread)
+        ),
+        public_ts=thread,
+    )

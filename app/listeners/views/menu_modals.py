@@ -113,6 +113,6 @@ async def handle_menu_submission(
     # No response_url on a modal: results and errors go as ephemerals in the card's channel.
     person = Person.of(body)
     audience = Audience(card.channel, person.slack_user_id)
-    async with reporter.reporting(audience):
-        reply = await intake.submit(command, person=person, seen=seen, card=card)
-        await reporter.deliver(reply, audience, public_ts=None)
+    await reporter.answer(
+        audience, lambda: intake.submit(command, person=person, seen=seen, card=card)
+    )

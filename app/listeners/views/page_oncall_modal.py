@@ -34,14 +34,16 @@ async def handle_page_oncall_submission(
     await ack()
     person = Person.of(body)
     audience = Audience(channel, person.slack_user_id)
-    async with reporter.reporting(audience):
-        reply = await intake.page_oncall_about(
+    await reporter.answer(
+        audience,
+        lambda: intake.page_oncall_about(
             person=person,
             channel=channel,
             message_ts=message_ts,
             service=typed or picked,
             title=title,
             urgency=urgency if urgency in ("high", "low") else "",
-        )
+        ),
         # The announcement goes in the message's thread: the message and incident link up.
-        await reporter.deliver(reply, audience, public_ts=message_ts or None)
+        public_ts=message_ts or None,
+    )
