@@ -24,7 +24,7 @@ from app.incidents.installation import InstallationLookup
 from app.incidents.intake import Intake
 from app.incidents.locks import IncidentLocks
 from app.incidents.outcomes import RecentActions
-from app.incidents.responding import LatestUpdates, Responding
+from app.incidents.responding import Responding
 from app.incidents.sync import CardSync
 from app.incidents.updates import IncidentUpdates
 from app.listeners.reporting import Reporter
@@ -68,14 +68,13 @@ class Service:
         policy = load_policy(settings.policy_file)
         recent = RecentActions(store)
         posting = ChannelPostingQueue()
-        status_updates = LatestUpdates()
         routes = load_channel_routes(settings.channel_routes_file)
         groups = GroupDirectory(slack)
         locks = IncidentLocks(pagerduty, store)
         installation = InstallationLookup(slack, settings.allowed_team_ids)
-        cards = IncidentCards(slack, store, pagerduty, recent, installation, status_updates)
+        cards = IncidentCards(slack, store, pagerduty, recent, installation)
         responding = Responding(
-            pagerduty, locks, identity, policy, groups, recent, routes, status_updates
+            pagerduty, locks, identity, policy, groups, recent, routes, cards.status_updates
         )
         updates = IncidentUpdates(pagerduty, locks, policy, groups)
         actions = IncidentActions(

@@ -91,7 +91,8 @@ class Settings(BaseSettings):
     header_timeout_seconds: float = Field(default=10, gt=0)
     body_timeout_seconds: float = Field(default=30, gt=0)
     max_unfinished_request_bytes: int = Field(default=32 * 1024 * 1024, ge=1024 * 1024)
-    # Webhook events (with their stored bodies) and audit rows are deleted at this age.
+    # Webhook events (with their stored bodies) and audit rows are deleted at this age;
+    # status updates of incidents with no open card go with the events.
     retention_event_days: int = Field(default=30, ge=1)
     retention_audit_days: int = Field(default=365, ge=1)
     # GET /metrics answers only with `Authorization: Bearer <this>`; unset, it is not served.

@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from app.incidents.cards import IncidentCards, card_digest
 from app.incidents.installation import InstallationLookup
 from app.incidents.outcomes import RecentActions
 from app.pagerduty.client import PagerDutyClient
-from app.store import CardRef, Store
+from app.store import CardRef, PublishedUpdate, Store
 from bench.servers import REPO, Server, bot_env, free_port
 from bench.world import BOT_TOKEN, PAGERDUTY_TOKEN, TimedPagerDuty, make_pagerduty, make_slack
 
@@ -36,6 +37,7 @@ STORM_SERVICE, STORM_CHANNEL = "PSVCSTORM", "C0STORM"
 OTHER_SERVICE, OTHER_CHANNEL = "PSVCOTHER", "C0OTHER"
 SHUTDOWN_GRACE_S = 5.0  # the bot's SHUTDOWN_GRACE_SECONDS in these scenarios
 SEEDED_CHANNELS = 10  # seeded cards spread over these, so thread lines are not one queue
+STATUS_UPDATE_EVERY = 3
 POLICY = "PEPOL01"  # seed_default's three-level policy
 
 
@@ -99,7 +101,8 @@ class Fleet:
 
     async def seed_open_cards(self, count: int) -> None:
         """`count` open incidents whose cards the bot posted before it stopped: in PagerDuty,
-        in the Slack channels and in the store (up to date, so nothing needs redrawing)."""
+        in the Slack channels and in the store (up to date, so nothing needs redrawing);
+        every STATUS_UPDATE_EVERY-th with a status update on it."""
         store = Store(self.database_url)
         await store.open()
         try:
@@ -114,6 +117,9 @@ class Fleet:
                 self.slack.add_message(channel, ts, incident["title"], metadata)
                 card = CardRef(channel, ts)
                 await store.save_card(incident["id"], card)
+                if n % STATUS_UPDATE_EVERY == 0:  # drawn from the store on every redraw
+                    update = PublishedUpdate(f"update {n}", datetime.now(UTC), f"PSTU{n:05d}")
+                    await store.record_status_update(incident["id"], update)
                 self.seeded[incident["id"]] = card
                 self.seeded_ts.add(ts)
             await self._record_digests(store)

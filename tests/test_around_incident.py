@@ -3,11 +3,13 @@
 PagerDuty stand-in (`seed_responding`'s world). Every refusal: its sentence and no write."""
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from app.blocks.parts import slack_date
 from app.demo.pagerduty import PagerDutyStandIn, seed_responding
 from app.demo.signing import signed_headers, slash_command_body
 from app.demo.slack import SlackStandIn
@@ -424,3 +426,38 @@ async def test_pagerdutys_echo_of_our_status_update_adds_no_second_thread_line(
         *(c.args["text"] for c in lines),
         "Bob Builder changed the priority (in PagerDuty)",
     ]
+
+
+async def test_our_status_update_and_its_trimmed_echo_show_as_one_without_a_second_redraw(
+    bot: Bot, pagerduty: PagerDutyStandIn, slack: SlackStandIn
+) -> None:
+    await show_card(bot, slack)
+    await bot.reply_to("update 123 rolled back; errors falling")
+    [posted] = pagerduty.status_updates[INCIDENT_123]
+    redraws = len(slack.calls_to("chat.update"))
+    envelope = json.loads(webhook("incident.status_update_published"))
+    envelope["event"]["occurred_at"] = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+    envelope["event"]["data"] = {
+        "id": posted["id"],
+        "type": "incident_status_update",
+        "incident": {"id": INCIDENT_123, "type": "incident_reference"},
+        "message": "rolled back; err",
+        "trimmed": True,
+    }
+
+    await bot.webhook(json.dumps(envelope).encode())
+    pagerduty.incidents[INCIDENT_123]["urgency"] = "low"  # so the next event redraws
+    await bot.webhook(webhook("incident.priority_updated"))
+    # Applied in order per incident: once the next event's line is there, the echo was seen.
+    await slack.wait_for(
+        lambda s: any(
+            "changed the priority" in c.args["text"] for c in s.calls_to("chat.postMessage")
+        )
+    )
+
+    [redraw] = slack.calls_to("chat.update")[redraws:]  # the echo's redraw was skipped
+    [latest] = [b for b in redraw.args["blocks"] if b.get("block_id") == "incident_status_update"]
+    created = datetime.fromisoformat(posted["created_at"].replace("Z", "+00:00"))
+    assert latest["elements"][0]["text"] == (
+        f":mega: Latest update {slack_date(created, '{ago}')}: rolled back; errors falling"
+    )

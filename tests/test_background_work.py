@@ -11,6 +11,7 @@ from app.ids import CARD_METADATA_EVENT
 from app.settings import Settings
 from app.store import CardRef, Store
 from tests.conftest import Bot, cards_posted, running_bot
+from tests.test_webhook_kinds import status_update_line, status_update_published
 from tests.test_webhooks import INCIDENT_123, webhook
 
 SEARCH = ("PSVC009", "Search")  # no route of its own: its cards go to C0INCIDENTS
@@ -127,6 +128,33 @@ async def test_a_restart_redraws_only_the_cards_whose_incident_changed(
     assert update.args["metadata"]["event_payload"]["incident_id"] == "PZCHANGED"
     paths = [r.path for r in pagerduty.requests[before:] if r.method == "GET"]
     assert f"/incidents/{INCIDENT_123}" not in paths  # drawn from the listing, found unchanged
+
+
+async def test_a_restart_keeps_each_cards_status_update_and_redraws_no_card_for_it(
+    settings: Settings, slack: SlackStandIn, pagerduty: PagerDutyStandIn
+) -> None:
+    # PA… sorts before PT4KHLK: its card is compared first, found unchanged.
+    pagerduty.add_incident(
+        500, id="PAUPDATED", title="stays as it is", service_id="PSVC001", policy_id="PEPOL01"
+    )
+    async with running_bot(settings, slack) as bot:
+        await bot.command("show 123")
+        await bot.command("show 500")
+        await slack.wait_for(lambda s: len(cards_posted(s)) == 2)
+        await bot.reply_to("update 500 posted through the bot")
+        await bot.webhook(status_update_published("published in PagerDuty"))
+        await slack.wait_for(lambda s: len(s.calls_to("chat.update")) == 2)
+    pagerduty.incidents[INCIDENT_123]["urgency"] = "low"  # while the bot was down
+    before, requests = len(slack.calls_to("chat.update")), len(pagerduty.requests)
+
+    async with running_bot(settings, slack):
+        await slack.wait_for(lambda s: len(s.calls_to("chat.update")) == before + 1)
+
+    [redraw] = slack.calls_to("chat.update")[before:]
+    assert redraw.args["metadata"]["event_payload"]["incident_id"] == INCIDENT_123
+    assert "published in PagerDuty" in status_update_line(redraw.args)
+    paths = [r.path for r in pagerduty.requests[requests:] if r.method == "GET"]
+    assert "/incidents/PAUPDATED" not in paths  # drawn from the listing, found unchanged
 
 
 async def test_the_bot_is_ready_before_its_catch_up_is_done(

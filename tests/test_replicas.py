@@ -4,6 +4,7 @@ reason where unset, always run by .ci/run): every effect happens once."""
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from typing import Any
 
 import pytest
 
@@ -131,3 +132,32 @@ async def test_the_cards_last_action_survives_a_restart(
     blocks = slack.calls_to("chat.update")[-1].args["blocks"]
     [last_action] = [b for b in blocks if b.get("block_id") == "incident_last_action"]
     assert "Alice Example acknowledged" in last_action["elements"][0]["text"]
+
+
+def status_update_line(card: dict[str, Any]) -> str:
+    [line] = [b for b in card["blocks"] if b.get("block_id") == "incident_status_update"]
+    return str(line["elements"][0]["text"])
+
+
+async def test_a_status_update_posted_on_one_replica_shows_on_the_others_card_and_after_restart(
+    shared_settings: Settings, slack: SlackStandIn, pagerduty: PagerDutyStandIn
+) -> None:
+    async with running_bot(shared_settings, slack) as a, running_bot(shared_settings, slack) as b:
+        await a.command("show 123")
+        await slack.wait_for(lambda s: len(cards_posted(s)) == 1)
+        card = posted_card(slack)
+        await a.reply_to("update 123 rolled back; errors falling")
+        redraws = len(slack.calls_to("chat.update"))
+
+        await b.click(card, ActionId.ACKNOWLEDGE)
+        await slack.wait_for(lambda s: len(s.calls_to("chat.update")) > redraws)
+        drawn_by_b = slack.calls_to("chat.update")[-1].args
+        assert "rolled back; errors falling" in status_update_line(drawn_by_b)
+    pagerduty.incidents["PT4KHLK"]["urgency"] = "low"  # changed while every replica was down
+    redraws = len(slack.calls_to("chat.update"))
+
+    async with running_bot(shared_settings, slack):
+        await slack.wait_for(lambda s: len(s.calls_to("chat.update")) > redraws)
+
+    drawn_after_restart = slack.calls_to("chat.update")[-1].args
+    assert "rolled back; errors falling" in status_update_line(drawn_after_restart)

@@ -15,6 +15,7 @@ from app.demo.slack import SlackStandIn
 from tests.conftest import Bot, cards_posted, posted_card
 from tests.test_webhooks import INCIDENT_123, webhook
 
+OCCURRED_AT = "2026-11-26T03:02:00.000Z"
 MAEVE = {
     "html_url": "https://acme.pagerduty.com/users/PVMGSML",
     "id": "PVMGSML",
@@ -40,6 +41,7 @@ def envelope(
     *,
     resource_type: str = "incident",
     agent: dict[str, Any] | None = None,
+    occurred_at: str = OCCURRED_AT,
 ) -> bytes:
     return json.dumps(
         {
@@ -47,7 +49,7 @@ def envelope(
                 "id": f"01{uuid.uuid4().hex[:24].upper()}",
                 "event_type": event_type,
                 "resource_type": resource_type,
-                "occurred_at": "2026-11-26T03:02:00.000Z",
+                "occurred_at": occurred_at,
                 "agent": agent,
                 "client": None,
                 "data": data,
@@ -76,15 +78,17 @@ def note_added(content: str) -> bytes:
     return envelope("incident.annotated", data, agent=BOB)
 
 
-def status_update_published(message: str) -> bytes:
+def status_update_published(
+    message: str, *, update_id: str = "P2LA89Y", occurred_at: str = OCCURRED_AT
+) -> bytes:
     data = {
         "incident": incident_reference(),
-        "id": "P2LA89Y",
+        "id": update_id,
         "message": message,
         "trimmed": False,
         "type": "incident_status_update",
     }
-    return envelope("incident.status_update_published", data, agent=BOB)
+    return envelope("incident.status_update_published", data, agent=BOB, occurred_at=occurred_at)
 
 
 def responder(event_type: str, state: str, *, agent: dict[str, Any]) -> bytes:
@@ -129,10 +133,6 @@ async def thread_lines(slack: SlackStandIn, card: dict[str, Any], count: int = 1
             "Bob Builder added a note (in PagerDuty): db failover &lt;done&gt; &amp; verified",
         ),
         (
-            status_update_published("A fix is being deployed"),
-            "Bob Builder published a status update (in PagerDuty): A fix is being deployed",
-        ),
-        (
             responder("incident.responder.added", "pending", agent=BOB),
             "Bob Builder asked for a responder (in PagerDuty): Maeve (pending)",
         ),
@@ -141,7 +141,7 @@ async def thread_lines(slack: SlackStandIn, card: dict[str, Any], count: int = 1
             "Maeve answered a request to respond (in PagerDuty): Maeve (joined)",
         ),
     ],
-    ids=["incident_note", "incident_status_update", "responder_added", "responder_replied"],
+    ids=["incident_note", "responder_added", "responder_replied"],
 )
 async def test_an_event_about_an_incident_says_what_happened_in_its_cards_thread(
     bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn, body: bytes, line: str
@@ -156,6 +156,50 @@ async def test_an_event_about_an_incident_says_what_happened_in_its_cards_thread
     assert slack.calls_to("chat.update") == []
     looked_up = [r.path for r in pagerduty.requests if r.method == "GET"]
     assert "/incidents/P2LA89X" not in looked_up  # the note's id is not an incident's
+
+
+def status_update_line(update: dict[str, Any]) -> str:
+    """The text of the card's "Latest update" line (chat.postMessage/update args)."""
+    [line] = [b for b in update["blocks"] if b.get("block_id") == "incident_status_update"]
+    return str(line["elements"][0]["text"])
+
+
+async def test_a_status_update_published_in_pagerduty_shows_on_the_card_and_in_its_thread(
+    bot: Bot, slack: SlackStandIn
+) -> None:
+    card = await card_for_123(bot, slack)
+
+    await bot.webhook(status_update_published("A fix is <being> deployed"))
+
+    assert await thread_lines(slack, card) == [
+        "Bob Builder published a status update (in PagerDuty): A fix is &lt;being&gt; deployed"
+    ]
+    [redraw] = slack.calls_to("chat.update")
+    assert redraw.args["ts"] == card["ts"]
+    line = status_update_line(redraw.args)
+    assert "A fix is &lt;being&gt; deployed" in line
+    # The docs' data carries no time: dated when the event occurred.
+    assert "<!date^1795662120^{ago}|2026-11-26T03:02:00Z>" in line
+
+
+async def test_an_older_status_update_arriving_late_does_not_replace_the_newer_one(
+    bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn
+) -> None:
+    card = await card_for_123(bot, slack)
+    await bot.webhook(status_update_published("Deployed; watching", update_id="PSTU002"))
+    await thread_lines(slack, card)
+
+    late = status_update_published(
+        "Deploying a fix", update_id="PSTU001", occurred_at="2026-11-26T02:30:00.000Z"
+    )
+    await bot.webhook(late)
+    pagerduty.incidents[INCIDENT_123]["urgency"] = "low"  # so the next event redraws it
+    await bot.webhook(webhook("incident.priority_updated"))
+
+    await thread_lines(slack, card, count=3)  # applied in order: the late one before this
+    redraws = slack.calls_to("chat.update")
+    assert len(redraws) == 2  # the late update changed nothing on the card
+    assert "Deployed; watching" in status_update_line(redraws[-1].args)
 
 
 async def test_a_long_note_is_quoted_in_part(bot: Bot, slack: SlackStandIn) -> None:

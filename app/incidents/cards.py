@@ -6,8 +6,8 @@ import copy
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Mapping
+from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -17,14 +17,12 @@ from app.ids import CARD_METADATA_EVENT
 from app.incidents.escalation import escalation_of
 from app.incidents.installation import InstallationLookup
 from app.incidents.outcomes import Outcome, RecentActions
+from app.incidents.status_updates import StatusUpdates
 from app.incidents.words import INCIDENT_ID
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.drawing_cache import DrawingCache
-from app.pagerduty.models import Incident, Reference
+from app.pagerduty.models import Incident, Reference, StatusUpdate
 from app.store import CardRef, Store
-
-if TYPE_CHECKING:
-    from app.incidents.responding import LatestUpdates
 
 logger = logging.getLogger(__name__)
 
@@ -37,14 +35,13 @@ class IncidentCards:
         pagerduty: PagerDutyClient,
         recent: RecentActions,
         installation: InstallationLookup,
-        updates: "LatestUpdates | None" = None,
     ) -> None:
         self._slack = slack
         self._installation = installation
         self._store = store
         self._pagerduty = pagerduty
         self._recent = recent
-        self._updates = updates
+        self.status_updates = StatusUpdates(store)
         # Drawing a card may use a policy or on-call list up to a minute old; actions read
         # their own fresh (`FreshPolicies`).
         self._policies = DrawingCache(pagerduty)
@@ -60,7 +57,16 @@ class IncidentCards:
     def slack(self) -> AsyncWebClient:
         return self._slack
 
-    async def card_for(self, incident: Incident) -> dict[str, Any]:
+    async def card_for(
+        self, incident: Incident, *, latest_updates: Mapping[str, StatusUpdate] | None = None
+    ) -> dict[str, Any]:
+        """The card of `incident` as PagerDuty answered, with what the store adds: its last
+        action and latest status update (looked up in `latest_updates` when given: every
+        open card's, read at once for a bulk reconcile)."""
+        if latest_updates is None:
+            latest_update = await self.status_updates.latest(incident.id)
+        else:
+            latest_update = latest_updates.get(incident.id)
         where = (
             None if incident.status == "resolved" else await escalation_of(incident, self._policies)
         )
@@ -69,7 +75,7 @@ class IncidentCards:
             level=where.current if where else None,
             levels=where.levels if where else None,
             last_action=await self._recent.last(incident.id),
-            latest_update=self._updates.latest(incident.id) if self._updates else None,
+            latest_update=latest_update,
         )
 
     # --- posting and redrawing ---------------------------------------------------------

@@ -181,6 +181,9 @@ class CardInbox:
         incident_id = event.incident_id
         if incident_id is None or not event.event_type.startswith("incident."):
             return  # accepted and ignored: PagerDuty sends more than we draw
+        if (update := event.status_update) is not None:
+            # Kept even when no card shows the incident yet: a card posted later shows it.
+            await self.cards.status_updates.record(incident_id, update)
         posted = None
         if event.event_type == "incident.triggered":
             channel = await self._channel_of(event, incident_id)

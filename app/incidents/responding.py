@@ -6,7 +6,6 @@ never "the first search hit", and every target is resolved before anything is wr
 
 import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,11 +19,12 @@ from app.incidents.actions import Action, already
 from app.incidents.grammar import ParsedCommand, Verb
 from app.incidents.locks import IncidentLocks
 from app.incidents.outcomes import Outcome, RecentActions, incident_link
+from app.incidents.status_updates import StatusUpdates
 from app.incidents.words import MENTION, POLICY_ID
 from app.mrkdwn import escape
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.errors import PagerDutyError, PagerDutyRejected
-from app.pagerduty.models import EscalationPolicy, Incident, Service, StatusUpdate
+from app.pagerduty.models import EscalationPolicy, Incident, Service
 from app.pagerduty.operations import BULK_LIMIT
 from app.policy import GroupDirectory, Policy
 
@@ -32,7 +32,6 @@ logger = logging.getLogger(__name__)
 
 MINE_SHOWN = 20
 _MINE_READ = 1000  # enough to say "and 980 more"; beyond it the count says "at least"
-_UPDATES_REMEMBERED = 10_000
 
 
 @dataclass(frozen=True)
@@ -47,23 +46,6 @@ class Answer:
 
 
 AroundAction = Callable[[VerifiedUser, ParsedCommand, str], Awaitable[Answer]]
-
-
-class LatestUpdates:
-    """The latest status update posted through us on each incident, for its card
-    (PagerDuty has no call that lists an incident's status updates)."""
-
-    def __init__(self) -> None:
-        self._latest: OrderedDict[str, StatusUpdate] = OrderedDict()
-
-    def record(self, incident_id: str, update: StatusUpdate) -> None:
-        self._latest[incident_id] = update
-        self._latest.move_to_end(incident_id)
-        if len(self._latest) > _UPDATES_REMEMBERED:
-            self._latest.popitem(last=False)
-
-    def latest(self, incident_id: str) -> StatusUpdate | None:
-        return self._latest.get(incident_id)
 
 
 def _one(kind: str, kinds: str, name: str, found: Sequence[tuple[str, str]]) -> str:
@@ -90,7 +72,7 @@ class Responding:
         groups: GroupDirectory,
         recent: RecentActions,
         routes: ChannelRoutes,
-        updates: LatestUpdates,
+        status_updates: StatusUpdates,
     ) -> None:
         self._pagerduty = pagerduty
         self._locks = locks
@@ -99,7 +81,7 @@ class Responding:
         self._groups = groups
         self._recent = recent
         self._routes = routes
-        self._updates = updates
+        self._status_updates = status_updates
         self._around: dict[Verb, AroundAction] = {
             Verb.ONCALL: self.oncall,
             Verb.MINE: self.mine,
@@ -189,7 +171,7 @@ class Responding:
         incident = await self._pagerduty.get_incident(await self._locks.incident_id(ref))
         await self._authorize(actor, Verb.UPDATE, incident.urgency, incident.incident_number)
         update = await self._pagerduty.create_status_update(incident.id, actor.email, command.text)
-        self._updates.record(incident.id, update)
+        await self._status_updates.record(incident.id, update)
         return Outcome(actor, incident, Verb.UPDATE, note=command.text)
 
     # --- without an incident --------------------------------------------------------------

@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from app.pagerduty.models import StatusUpdate
+
 _SIGNATURE = re.compile(r"v1=[0-9a-f]{64}")
 
 
@@ -92,10 +94,15 @@ class IncidentNoteData(BaseModel):
 
 
 class IncidentStatusUpdateData(BaseModel):
+    """`incident.status_update_published`: `data.id` is the update's id; `message` may be
+    `trimmed`; the docs' example carries no time (the event's `occurred_at` stands in)."""
+
     model_config = ConfigDict(extra="ignore")
     type: Literal["incident_status_update"]
     incident: Reference
+    id: str | None = None
     message: str = ""
+    created_at: datetime | None = None
 
     @property
     def incident_id(self) -> str:
@@ -166,6 +173,19 @@ class WebhookEvent(BaseModel):
     def incident_id(self) -> str | None:
         """The incident this event changed; None for kinds that concern no incident."""
         return (self._change.incident_id or None) if self._change else None
+
+    @property
+    def status_update(self) -> StatusUpdate | None:
+        """The status update an `incident_status_update` event published, dated when the
+        event occurred if its data says no time; None for other kinds."""
+        if not isinstance(self._change, IncidentStatusUpdateData):
+            return None
+        update = self._change
+        return StatusUpdate(
+            id=update.id,
+            message=update.message,
+            created_at=update.created_at or self.occurred_at,
+        )
 
     @property
     def detail(self) -> str:

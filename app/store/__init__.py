@@ -1,4 +1,5 @@
-"""The durable store: claims, cards, audit trail, webhook inbox, leases; SQLite or PostgreSQL."""
+"""The durable store: claims, cards, what cards show, audit trail, webhook
+inbox, leases; SQLite or PostgreSQL."""
 
 from app.store.records import (
     AuditEntry,
@@ -8,6 +9,7 @@ from app.store.records import (
     PendingEvent,
     PostDecision,
     PostTurn,
+    PublishedUpdate,
     Retention,
     StoreUnavailable,
 )
@@ -21,6 +23,7 @@ __all__ = [
     "PendingEvent",
     "PostDecision",
     "PostTurn",
+    "PublishedUpdate",
     "Retention",
     "Store",
     "StoreUnavailable",

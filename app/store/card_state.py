@@ -1,18 +1,26 @@
 """State about cards that every replica must agree on, and that survives restarts (issue 15):
-what each card message shows (a digest, to skip redraws), each incident's last action, the
-actions we just took (to recognise their webhooks as echoes), and intents to post a card
-(so a crash between posting and recording never posts a second card).
+what each card message shows (a digest, to skip redraws), each incident's last action and
+latest status update, the actions we just took (to recognise their webhooks as echoes), and
+intents to post a card (so a crash between posting and recording never posts a second card).
 
 `Store` inherits these; the plumbing they read and write through is `StorePlumbing`'s.
 """
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
 from app.store.plumbing import StorePlumbing
-from app.store.records import CardRef, LastAction, PostDecision, PostTurn
-from app.store.schema import card_digests, cards, last_actions, own_actions, post_intents
+from app.store.records import CardRef, LastAction, PostDecision, PostTurn, PublishedUpdate
+from app.store.schema import (
+    card_digests,
+    cards,
+    last_actions,
+    own_actions,
+    post_intents,
+    status_updates,
+)
 
 
 class SharedCardState(StorePlumbing):
@@ -62,6 +70,77 @@ class SharedCardState(StorePlumbing):
                 index_elements=[last_actions.c.incident_id],
                 set_=values,
                 where=last_actions.c.at <= action.at,
+            )
+        )
+
+    # -- the incident's latest status update
+
+    async def latest_status_update(self, incident_id: str) -> PublishedUpdate | None:
+        rows = await self._rows(
+            sa.select(status_updates).where(status_updates.c.incident_id == incident_id)
+        )
+        return _published(rows[0]) if rows else None
+
+    async def latest_status_updates_with_open_cards(self) -> dict[str, PublishedUpdate]:
+        """Every incident with an open card's latest update, in one query: what a bulk
+        reconcile draws with (instead of one read per card)."""
+        with_open_cards = sa.select(cards.c.incident_id).where(cards.c.closed.is_(False))
+        rows = await self._rows(
+            sa.select(status_updates).where(status_updates.c.incident_id.in_(with_open_cards))
+        )
+        return {str(row.incident_id): _published(row) for row in rows}
+
+    async def record_status_update(self, incident_id: str, update: PublishedUpdate) -> bool:
+        """Keep `update` if it is newer (by `created_at`) than the stored one; True if the
+        stored update changed.
+
+        The same update told twice (our post's answer and its webhook, in either order, or
+        a redelivery) stays one entry, with its fullest message (a webhook may carry it
+        trimmed) and earliest time (a webhook knows only when it occurred). It is the same
+        if PagerDuty's ids match or, where one lacks an id, the messages do."""
+        if update.created_at.tzinfo is None:
+            raise ValueError("PublishedUpdate.created_at must be an aware datetime")
+        now = datetime.now(UTC)
+        insert = self._insert(status_updates).values(
+            incident_id=incident_id,
+            update_id=update.update_id,
+            message=update.message,
+            created_at=update.created_at,
+            recorded_at=now,
+        )
+        stored, told = status_updates.c, insert.excluded
+        same = sa.or_(
+            sa.and_(stored.update_id != "", stored.update_id == told.update_id),
+            sa.and_(
+                sa.or_(stored.update_id == "", told.update_id == ""),
+                stored.message == told.message,
+            ),
+        )
+        fuller = sa.func.length(told.message) > sa.func.length(stored.message)
+        earlier = told.created_at < stored.created_at
+        upsert = insert.on_conflict_do_update(
+            index_elements=[stored.incident_id],
+            set_={
+                "update_id": sa.case(
+                    (same & (stored.update_id != ""), stored.update_id), else_=told.update_id
+                ),
+                "message": sa.case((same & ~fuller, stored.message), else_=told.message),
+                "created_at": sa.case((same & ~earlier, stored.created_at), else_=told.created_at),
+                "recorded_at": now,
+            },
+            where=sa.or_(same & (fuller | earlier), ~same & (told.created_at > stored.created_at)),
+        )
+        return await self._count(upsert) == 1
+
+    async def forget_status_updates(self, older_than: timedelta) -> int:
+        """Drop updates recorded more than `older_than` ago of incidents with no open card
+        (a card still open keeps its line however old); returns how many."""
+        cutoff = datetime.now(UTC) - older_than
+        with_open_cards = sa.select(cards.c.incident_id).where(cards.c.closed.is_(False))
+        return await self._count(
+            sa.delete(status_updates).where(
+                status_updates.c.recorded_at < cutoff,
+                status_updates.c.incident_id.not_in(with_open_cards),
             )
         )
 
@@ -172,3 +251,7 @@ class SharedCardState(StorePlumbing):
             )
         )
         return [(str(row.incident_id), str(row.channel)) for row in rows]
+
+
+def _published(row: sa.Row[Any]) -> PublishedUpdate:
+    return PublishedUpdate(str(row.message), row.created_at, str(row.update_id))

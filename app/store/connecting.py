@@ -23,7 +23,7 @@ from app.store.records import StoreUnavailable
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest revision in migrations/versions (a test keeps them equal). A store already there
 # opens without importing Alembic at all, which is a good part of a restart's time to ready.
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 MIGRATION_LOCK = 0x1_C1DE_B07  # pg_advisory_xact_lock key held while migrating
 SQLITE_BUSY_TIMEOUT_MS = 5000
 PG_CONNECT_TIMEOUT_S = 10

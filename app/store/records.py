@@ -42,7 +42,8 @@ class PendingEvent:
 @dataclass(frozen=True)
 class Retention:
     """How long history is kept (RETENTION_EVENT_DAYS, RETENTION_AUDIT_DAYS): webhook
-    events with their stored bodies, finished or not, and audit rows, by age."""
+    events with their stored bodies, finished or not, and audit rows, by age. Status
+    updates go with the events, once none of their incident's cards is open."""
 
     events: timedelta = timedelta(days=30)
     audit: timedelta = timedelta(days=365)
@@ -54,6 +55,7 @@ class Forgotten:
 
     events: int
     audit_rows: int
+    status_updates: int = 0
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,16 @@ class LastAction:
     verb: str  # the Verb's value ("ack"), not display text
     detail: str
     at: datetime
+
+
+@dataclass(frozen=True)
+class PublishedUpdate:
+    """A status update PagerDuty published on an incident, through the bot or not; the
+    card shows the latest. `update_id` is PagerDuty's id for it ("" when not given)."""
+
+    message: str
+    created_at: datetime
+    update_id: str = ""
 
 
 class PostTurn(StrEnum):

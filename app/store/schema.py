@@ -103,3 +103,14 @@ post_intents = sa.Table(
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("lease_until", UTCDateTime, nullable=False),
 )
+# The latest status update of each incident, for its card: PagerDuty has no call that
+# lists them, so the bot keeps what it posted and what webhooks said was published.
+status_updates = sa.Table(
+    "status_updates",
+    metadata,
+    sa.Column("incident_id", sa.String, primary_key=True),
+    sa.Column("update_id", sa.String, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("recorded_at", UTCDateTime, nullable=False, index=True),
+)

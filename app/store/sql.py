@@ -105,7 +105,8 @@ class Store(SharedCardState, WebhookInbox):
         return await self._count(sa.delete(claims).where(claims.c.claimed_at < _now() - older_than))
 
     async def forget_expired(self) -> Forgotten:
-        """Delete webhook events (and their bodies) and audit rows older than the retention."""
+        """Delete webhook events (and their bodies) and audit rows older than the retention,
+        and status updates as old as those events once their incident has no open card."""
         now = _now()
         forgotten = Forgotten(
             events=await self._count(
@@ -114,12 +115,14 @@ class Store(SharedCardState, WebhookInbox):
             audit_rows=await self._count(
                 sa.delete(audit_log).where(audit_log.c.at < now - self._retention.audit)
             ),
+            status_updates=await self.forget_status_updates(older_than=self._retention.events),
         )
-        if forgotten.events or forgotten.audit_rows:
+        if forgotten.events or forgotten.audit_rows or forgotten.status_updates:
             logger.info(
-                "retention: forgot %d webhook events and %d audit rows",
+                "retention: forgot %d webhook events, %d audit rows and %d status updates",
                 forgotten.events,
                 forgotten.audit_rows,
+                forgotten.status_updates,
             )
         return forgotten
 
