@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from app.bolt import build_app, build_slack_client
 from app.channel_routes import load_channel_routes
 from app.identity import IdentityResolver, load_user_map
-from app.incidents.actions import IncidentActions
+from app.incidents.actions import ActionTools, IncidentActions
 from app.incidents.cards import IncidentCards
 from app.incidents.installation import InstallationLookup
 from app.incidents.intake import Intake
@@ -73,19 +73,10 @@ class Service:
         locks = IncidentLocks(pagerduty, store)
         installation = InstallationLookup(slack, settings.allowed_team_ids)
         cards = IncidentCards(slack, store, pagerduty, recent, installation)
-        responding = Responding(
-            pagerduty, locks, identity, policy, groups, recent, routes, cards.status_updates
-        )
-        updates = IncidentUpdates(pagerduty, locks, policy, groups)
-        actions = IncidentActions(
-            pagerduty,
-            locks,
-            identity,
-            policy,
-            groups,
-            recent,
-            extra=[updates.actions, responding.actions],
-        )
+        tools = ActionTools(pagerduty, locks, identity, policy, groups, recent)
+        responding = Responding(tools, routes, cards.status_updates)
+        updates = IncidentUpdates(tools)
+        actions = IncidentActions(tools, extra=[updates.actions, responding.actions])
         intake = Intake(
             actions=actions,
             cards=cards,

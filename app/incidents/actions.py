@@ -5,6 +5,7 @@ re-opens a resolved incident. No Slack here: each returns an `Outcome` to be tol
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 from app.blocks.card import CardState
 from app.errors import NeedsLevel, NothingToDo, NotMapped, UsageError
@@ -40,23 +41,35 @@ def _unless_resolved(incident: Incident) -> None:
         raise NothingToDo(f"{already(incident, 'resolved')}; nothing was changed.", incident)
 
 
-class IncidentActions:
-    def __init__(
-        self,
-        pagerduty: PagerDutyClient,
-        locks: IncidentLocks,
-        identity: IdentityResolver,
-        policy: Policy,
-        groups: GroupDirectory,
-        recent: RecentActions,
-        extra: Iterable[Mapping[Verb, Action]] = (),
-    ) -> None:
-        self._pagerduty = pagerduty
-        self._locks = locks
-        self._identity = identity
-        self._policy = policy
-        self._groups = groups
-        self._recent = recent
+@dataclass(frozen=True)
+class ActionTools:
+    """What every family of actions works with: PagerDuty, the incident's lock and fresh
+    read, who people are, the policy file (and the Slack groups its rules name), and what
+    the bot has just done."""
+
+    pagerduty: PagerDutyClient
+    locks: IncidentLocks
+    identity: IdentityResolver
+    policy: Policy
+    groups: GroupDirectory
+    recent: RecentActions
+
+
+class ActionFamily:
+    """A family of verbs' actions (core, updates, responding), each on the same tools."""
+
+    def __init__(self, tools: ActionTools) -> None:
+        self._pagerduty = tools.pagerduty
+        self._locks = tools.locks
+        self._identity = tools.identity
+        self._policy = tools.policy
+        self._groups = tools.groups
+        self._recent = tools.recent
+
+
+class IncidentActions(ActionFamily):
+    def __init__(self, tools: ActionTools, extra: Iterable[Mapping[Verb, Action]] = ()) -> None:
+        super().__init__(tools)
         self._actions: dict[Verb, Action] = {
             Verb.SHOW: self.show,
             Verb.ACK: self.acknowledge,

@@ -14,19 +14,16 @@ from app.blocks.around import mine_blocks, oncall_blocks, oncall_text
 from app.blocks.card import CardState
 from app.channel_routes import ChannelRoutes
 from app.errors import NotAllowed, NothingToDo, NotMapped, UsageError
-from app.identity import IdentityResolver, VerifiedUser
-from app.incidents.actions import Action, already
+from app.identity import VerifiedUser
+from app.incidents.actions import Action, ActionFamily, ActionTools, already
 from app.incidents.grammar import ParsedCommand, Verb
-from app.incidents.locks import IncidentLocks
-from app.incidents.outcomes import Outcome, RecentActions, incident_link
+from app.incidents.outcomes import Outcome, incident_link
 from app.incidents.status_updates import StatusUpdates
 from app.incidents.words import MENTION, POLICY_ID
 from app.mrkdwn import escape
-from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.errors import PagerDutyError, PagerDutyRejected
 from app.pagerduty.models import EscalationPolicy, Incident, Service
 from app.pagerduty.operations import BULK_LIMIT
-from app.policy import GroupDirectory, Policy
 
 logger = logging.getLogger(__name__)
 
@@ -62,24 +59,11 @@ def _one(kind: str, kinds: str, name: str, found: Sequence[tuple[str, str]]) -> 
     )
 
 
-class Responding:
+class Responding(ActionFamily):
     def __init__(
-        self,
-        pagerduty: PagerDutyClient,
-        locks: IncidentLocks,
-        identity: IdentityResolver,
-        policy: Policy,
-        groups: GroupDirectory,
-        recent: RecentActions,
-        routes: ChannelRoutes,
-        status_updates: StatusUpdates,
+        self, tools: ActionTools, routes: ChannelRoutes, status_updates: StatusUpdates
     ) -> None:
-        self._pagerduty = pagerduty
-        self._locks = locks
-        self._identity = identity
-        self._policy = policy
-        self._groups = groups
-        self._recent = recent
+        super().__init__(tools)
         self._routes = routes
         self._status_updates = status_updates
         self._around: dict[Verb, AroundAction] = {

@@ -15,14 +15,11 @@ from app.blocks.card import CardState
 from app.blocks.parts import slack_date
 from app.errors import NothingToDo, UsageError
 from app.identity import VerifiedUser
-from app.incidents.actions import Action, already
+from app.incidents.actions import Action, ActionFamily, ActionTools, already
 from app.incidents.grammar import ParsedCommand, Verb
-from app.incidents.locks import IncidentLocks
 from app.incidents.outcomes import Outcome
 from app.mrkdwn import escape, link
-from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.models import EscalationPolicy, Incident, Priority
-from app.policy import GroupDirectory, Policy
 
 # The account's priorities change a few times a year; a minute's cache spares a read per
 # click without showing a renamed priority for long.
@@ -31,18 +28,9 @@ PRIORITIES_CACHE_SECONDS = 60
 SAME_SNOOZE = timedelta(minutes=1)
 
 
-class IncidentUpdates:
-    def __init__(
-        self,
-        pagerduty: PagerDutyClient,
-        locks: IncidentLocks,
-        policy: Policy,
-        groups: GroupDirectory,
-    ) -> None:
-        self._pagerduty = pagerduty
-        self._locks = locks
-        self._policy = policy
-        self._groups = groups
+class IncidentUpdates(ActionFamily):
+    def __init__(self, tools: ActionTools) -> None:
+        super().__init__(tools)
         self._priorities: TTLCache[str, list[Priority]] = TTLCache(
             maxsize=1, ttl=PRIORITIES_CACHE_SECONDS
         )
