@@ -168,7 +168,10 @@ async def test_submitting_the_modal_opens_one_incident_linked_to_the_message_eve
     view = await opened_modal(bot, slack)
 
     await submit_page_oncall(bot, view, title="db fix failed", service="PSVC001")
-    await slack.wait_for(lambda s: len(cards_posted(s)) == 1)
+    # The card, then the announcement under the message it is about: wait for both.
+    await slack.wait_for(
+        lambda s: len(cards_posted(s)) == 1 and len(s.calls_to("chat.postMessage")) == 2
+    )
     await submit_page_oncall(bot, view, title="db fix failed", service="PSVC001")
     await slack.wait_for(lambda s: len(s.calls_to("chat.postEphemeral")) == 1)
 
