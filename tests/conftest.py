@@ -14,11 +14,13 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
+import hypothesis
 import pytest
 
 from app.demo.pagerduty import PagerDutyStandIn, seed_default
@@ -43,6 +45,17 @@ BOT_TOKEN = "xoxb-test-bot-token-7d1e"
 PAGERDUTY_TOKEN = "pd-test-token"
 WEBHOOK_SECRET = "pd-webhook-secret-91b3"
 METRICS_TOKEN = "test-metrics-token-0c4e8a2f6b1d"
+
+# Hypothesis times each example by the wall clock (a 200 ms deadline, a too-slow health
+# check on generating them). With the suite's workers sharing two cores that measures the
+# neighbours as much as the code: the deadline is wider and generation speed is not judged.
+# Work that must stay linear on hostile input has timed tests of its own.
+hypothesis.settings.register_profile(
+    "shared-cpu",
+    deadline=timedelta(seconds=1),
+    suppress_health_check=[hypothesis.HealthCheck.too_slow],
+)
+hypothesis.settings.load_profile("shared-cpu")
 
 
 def free_port() -> int:
