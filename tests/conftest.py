@@ -8,15 +8,19 @@ import hashlib
 import hmac
 import json
 import os
+import random
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
+import hypothesis
 import pytest
 
 from app.demo.pagerduty import PagerDutyStandIn, seed_default
@@ -41,6 +45,41 @@ BOT_TOKEN = "xoxb-test-bot-token-7d1e"
 PAGERDUTY_TOKEN = "pd-test-token"
 WEBHOOK_SECRET = "pd-webhook-secret-91b3"
 METRICS_TOKEN = "test-metrics-token-0c4e8a2f6b1d"
+
+# Hypothesis times each example by the wall clock (a 200 ms deadline, a too-slow health
+# check on generating them). With the suite's workers sharing two cores that measures the
+# neighbours as much as the code: the deadline is wider and generation speed is not judged.
+# Work that must stay linear on hostile input has timed tests of its own.
+hypothesis.settings.register_profile(
+    "shared-cpu",
+    deadline=timedelta(seconds=1),
+    suppress_health_check=[hypothesis.HealthCheck.too_slow],
+)
+hypothesis.settings.load_profile("shared-cpu")
+
+
+def free_port() -> int:
+    """A loopback port for a `python -m app` child, which takes HOST and PORT, not a socket.
+
+    Between this probe and the child's bind the port is nobody's, so it is picked from 10000
+    up to the kernel's ephemeral range: no parallel worker's stand-in (bound to port 0) or
+    outgoing connection can be handed it meanwhile. Each worker picks in its own slice of that span,
+    so two workers' children never race for one port either.
+    """
+    ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    first_ephemeral = int(ephemeral.read_text().split()[0]) if ephemeral.exists() else 32768
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    width = (first_ephemeral - 10_000) // workers
+    low = 10_000 + worker * width
+    while True:
+        port = random.randrange(low, low + width)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use, or still closing: another
+            return port
 
 
 @asynccontextmanager

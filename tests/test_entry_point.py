@@ -4,7 +4,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,18 +14,12 @@ import httpx
 
 from app.demo.pagerduty import PagerDutyStandIn
 from app.demo.slack import SlackStandIn
-from tests.conftest import BOT_TOKEN, PAGERDUTY_TOKEN, SIGNING_SECRET
+from tests.conftest import BOT_TOKEN, PAGERDUTY_TOKEN, SIGNING_SECRET, free_port
 from tests.test_socket_mode import SocketModeStandIn, socket_server  # noqa: F401 - a fixture
 
 REPO = Path(__file__).resolve().parents[1]
 # uvicorn shuts down gracefully on SIGTERM, then re-raises it: killed by it, by design.
 STOPPED_CLEANLY = (0, -signal.SIGTERM)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

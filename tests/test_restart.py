@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -22,16 +21,11 @@ from tests.conftest import (
     SIGNING_SECRET,
     WEBHOOK_SECRET,
     cards_posted,
+    free_port,
 )
 from tests.test_webhooks import webhook
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _until(condition: Callable[[], bool]) -> None:
@@ -43,7 +37,7 @@ async def _until(condition: Callable[[], bool]) -> None:
 @asynccontextmanager
 async def bot_process(env: dict[str, str]) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
     """`python -m app` on a free loopback port, yielded once /readyz answers 200."""
-    port = _free_port()
+    port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.test_entry_point import REPO, free_port
+from tests.conftest import free_port
+from tests.test_entry_point import REPO
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import hmac
 import json
 import logging
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from app.demo.signing import FORM, signed_headers, slash_command_body
 from app.demo.slack import SlackStandIn
 from app.logs import JsonFormatter
 from app.settings import ConfigError, Settings, load_settings
-from tests.conftest import METRICS_TOKEN, running_bot
+from tests.conftest import METRICS_TOKEN, free_port, running_bot
 from tests.test_webhooks import webhook
 
 BOT_TOKEN = "xoxb-SECRETBOT-4f1c9e7a2b6d"
@@ -191,12 +190,6 @@ def test_settings_never_print_their_secrets(secret_settings: Settings) -> None:
 
 
 # --- python -m app, LOG_LEVEL=DEBUG, everything on stderr ------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def app_env(slack: SlackStandIn, pagerduty: PagerDutyStandIn, tmp_path: Path, fmt: str) -> dict:  # type: ignore[type-arg]
