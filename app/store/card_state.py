@@ -6,12 +6,12 @@ intents to post a card (so a crash between posting and recording never posts a s
 `Store` inherits these; the plumbing they read and write through is `StorePlumbing`'s.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
-from app.store.plumbing import StorePlumbing
+from app.store.plumbing import StorePlumbing, utc_now
 from app.store.records import CardRef, LastAction, PostDecision, PostTurn, PublishedUpdate
 from app.store.schema import (
     card_digests,
@@ -84,9 +84,8 @@ class SharedCardState(StorePlumbing):
     async def latest_status_updates_with_open_cards(self) -> dict[str, PublishedUpdate]:
         """Every incident with an open card's latest update, in one query: what a bulk
         reconcile draws with (instead of one read per card)."""
-        with_open_cards = sa.select(cards.c.incident_id).where(cards.c.closed.is_(False))
         rows = await self._rows(
-            sa.select(status_updates).where(status_updates.c.incident_id.in_(with_open_cards))
+            sa.select(status_updates).where(status_updates.c.incident_id.in_(_with_open_cards()))
         )
         return {str(row.incident_id): _published(row) for row in rows}
 
@@ -100,7 +99,7 @@ class SharedCardState(StorePlumbing):
         if PagerDuty's ids match or, where one lacks an id, the messages do."""
         if update.created_at.tzinfo is None:
             raise ValueError("PublishedUpdate.created_at must be an aware datetime")
-        now = datetime.now(UTC)
+        now = utc_now()
         insert = self._insert(status_updates).values(
             incident_id=incident_id,
             update_id=update.update_id,
@@ -135,12 +134,11 @@ class SharedCardState(StorePlumbing):
     async def forget_status_updates(self, older_than: timedelta) -> int:
         """Drop updates recorded more than `older_than` ago of incidents with no open card
         (a card still open keeps its line however old); returns how many."""
-        cutoff = datetime.now(UTC) - older_than
-        with_open_cards = sa.select(cards.c.incident_id).where(cards.c.closed.is_(False))
+        cutoff = utc_now() - older_than
         return await self._count(
             sa.delete(status_updates).where(
                 status_updates.c.recorded_at < cutoff,
-                status_updates.c.incident_id.not_in(with_open_cards),
+                status_updates.c.incident_id.not_in(_with_open_cards()),
             )
         )
 
@@ -148,7 +146,7 @@ class SharedCardState(StorePlumbing):
 
     async def note_own_action(self, incident_id: str, verb: str) -> None:
         """Record, before writing to PagerDuty, that we are doing `verb` to the incident."""
-        now = datetime.now(UTC)
+        now = utc_now()
         insert = self._insert(own_actions).values(incident_id=incident_id, verb=verb, at=now)
         await self._count(
             insert.on_conflict_do_update(
@@ -158,7 +156,7 @@ class SharedCardState(StorePlumbing):
 
     async def is_own_echo(self, incident_id: str, verb: str, window: timedelta) -> bool:
         """True if any replica noted `verb` on the incident within the last `window`."""
-        since = datetime.now(UTC) - window
+        since = utc_now() - window
         rows = await self._rows(
             sa.select(own_actions.c.at).where(
                 own_actions.c.incident_id == incident_id,
@@ -170,7 +168,7 @@ class SharedCardState(StorePlumbing):
 
     async def forget_own_actions(self, older_than: timedelta) -> int:
         """Drop notes older than `older_than`; returns how many."""
-        cutoff = datetime.now(UTC) - older_than
+        cutoff = utc_now() - older_than
         return await self._count(sa.delete(own_actions).where(own_actions.c.at < cutoff))
 
     # -- intent to post: no second card after a crash between posting and recording
@@ -184,7 +182,7 @@ class SharedCardState(StorePlumbing):
         never completed; the card may be in the channel already, so look for it by its
         metadata and `complete_post` it if found. BUSY: another holder's try is live.
         POSTED: the card is recorded."""
-        now = datetime.now(UTC)
+        now = utc_now()
         where = (post_intents.c.incident_id == incident_id) & (post_intents.c.channel == channel)
         async with self._transaction() as conn:
             found = (
@@ -251,6 +249,11 @@ class SharedCardState(StorePlumbing):
             )
         )
         return [(str(row.incident_id), str(row.channel)) for row in rows]
+
+
+def _with_open_cards() -> sa.Select[tuple[str]]:
+    """The incidents that have a card still open."""
+    return sa.select(cards.c.incident_id).where(cards.c.closed.is_(False))
 
 
 def _published(row: sa.Row[Any]) -> PublishedUpdate:

@@ -5,24 +5,20 @@ one worker at a time, renewed while it works, and finished or retried later.
 """
 
 from collections.abc import Collection
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import sqlalchemy as sa
 
-from app.store.plumbing import StorePlumbing
+from app.store.plumbing import StorePlumbing, utc_now
 from app.store.records import PendingEvent
 from app.store.schema import events
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class WebhookInbox(StorePlumbing):
     async def accept_event(self, event_id: str, body: str) -> bool:
         """Record a webhook before answering it; False if that id was already accepted."""
         insert = self._insert(events).values(
-            event_id=event_id, received_at=_now(), attempts=0, body=body
+            event_id=event_id, received_at=utc_now(), attempts=0, body=body
         )
         return await self._count(insert.on_conflict_do_nothing()) == 1
 
@@ -35,7 +31,7 @@ class WebhookInbox(StorePlumbing):
         pending: sa.ColumnElement[bool] = events.c.done_at.is_(None)
         if unleased:
             pending = pending & sa.or_(
-                events.c.lease_until.is_(None), events.c.lease_until <= _now()
+                events.c.lease_until.is_(None), events.c.lease_until <= utc_now()
             )
         if besides:
             pending = pending & events.c.event_id.not_in(list(besides))
@@ -50,7 +46,7 @@ class WebhookInbox(StorePlumbing):
     async def take_event(self, event_id: str, holder: str, lease: timedelta) -> bool:
         """Lease an event for processing (or renew one's own lease); False if it is done or
         another holder's lease is live."""
-        now = _now()
+        now = utc_now()
         free = sa.or_(
             events.c.holder.is_(None), events.c.holder == holder, events.c.lease_until <= now
         )
@@ -68,7 +64,7 @@ class WebhookInbox(StorePlumbing):
         return await self._count(
             sa.update(events)
             .where(events.c.holder == holder, events.c.done_at.is_(None))
-            .values(lease_until=_now() + lease)
+            .values(lease_until=utc_now() + lease)
         )
 
     async def release_events(self, holder: str) -> int:
@@ -83,7 +79,7 @@ class WebhookInbox(StorePlumbing):
         await self._count(
             sa.update(events)
             .where(events.c.event_id == event_id)
-            .values(done_at=_now(), holder=None, lease_until=None)
+            .values(done_at=utc_now(), holder=None, lease_until=None)
         )
 
     async def retry_event_later(self, event_id: str) -> None:

@@ -1,13 +1,20 @@
 """What the store's parts (`SharedCardState`, `WebhookInbox`) need from `Store` itself:
-transactions, reads, counted writes and the dialect's INSERT."""
+transactions, reads, counted writes and the dialect's INSERT; and the clock they all stamp
+rows with."""
 
 from abc import ABC, abstractmethod
 from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+def utc_now() -> datetime:
+    """This process's clock (replicas sharing a database need synced clocks)."""
+    return datetime.now(UTC)
 
 
 class StorePlumbing(ABC):

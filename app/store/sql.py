@@ -12,7 +12,7 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.store.card_state import SharedCardState
 from app.store.connecting import async_url, open_engine, unavailable
 from app.store.inbox import WebhookInbox
+from app.store.plumbing import utc_now
 from app.store.records import (
     AuditEntry,
     CardRef,
@@ -32,10 +33,6 @@ from app.store.records import (
 from app.store.schema import audit_log, cards, claims, events, leases
 
 logger = logging.getLogger(__name__)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Store(SharedCardState, WebhookInbox):
@@ -97,17 +94,19 @@ class Store(SharedCardState, WebhookInbox):
 
     async def claim(self, key: str) -> bool:
         """True for the first caller only, across every process sharing the database."""
-        insert = self._insert(claims).values(key=key, claimed_at=_now())
+        insert = self._insert(claims).values(key=key, claimed_at=utc_now())
         return await self._count(insert.on_conflict_do_nothing()) == 1
 
     async def prune(self, older_than: timedelta) -> int:
         """Forget claims older than `older_than`; returns how many."""
-        return await self._count(sa.delete(claims).where(claims.c.claimed_at < _now() - older_than))
+        return await self._count(
+            sa.delete(claims).where(claims.c.claimed_at < utc_now() - older_than)
+        )
 
     async def forget_expired(self) -> Forgotten:
         """Delete webhook events (and their bodies) and audit rows older than the retention,
         and status updates as old as those events once their incident has no open card."""
-        now = _now()
+        now = utc_now()
         forgotten = Forgotten(
             events=await self._count(
                 sa.delete(events).where(events.c.received_at < now - self._retention.events)
@@ -229,7 +228,7 @@ class Store(SharedCardState, WebhookInbox):
 
     async def try_lease(self, name: str, holder: str, ttl: timedelta) -> bool:
         """Take or renew the lease `name` for `ttl`; False while another holder's is live."""
-        now = _now()
+        now = utc_now()
         insert = self._insert(leases).values(name=name, holder=holder, expires_at=now + ttl)
         upsert = insert.on_conflict_do_update(
             index_elements=[leases.c.name],
