@@ -35,6 +35,7 @@ from app.demo.slack import SlackStandIn, seed_default_slack
 from app.ids import CARD_METADATA_EVENT
 from app.pagerduty.client import PagerDutyClient
 from app.settings import Settings, load_settings
+from app.store import Store
 from app.web import create_app
 from tests.standins.contracts import load_slack_sample
 from tests.standins.spec import load_pagerduty_spec
@@ -137,6 +138,15 @@ def settings(pagerduty: PagerDutyStandIn, slack: SlackStandIn, tmp_path: Path) -
         webhook_retry_seconds=0.05,
         metrics_token=METRICS_TOKEN,
     )
+
+
+@pytest.fixture
+async def audit(settings: Settings) -> AsyncIterator[Store]:
+    """The store the bot under test writes its audit trail to."""
+    store = Store(settings.database_url)
+    await store.open()
+    yield store
+    await store.close()
 
 
 def _routes_file(tmp_path: Path) -> Path:
