@@ -24,6 +24,6 @@ def test_no_module_of_the_app_imports_test_code_or_dev_dependencies() -> None:
         f"{path.relative_to(APP.parent)}: {name}"
         for path in APP.rglob("*.py")
         for name in imported_modules(path)
-        if name.split(".")[0] in {"tests", "openapi_core", "pytest", "selenium"}
+        if name.split(".")[0] in {"tests", "openapi_core", "pytest", "playwright"}
     }
     assert not offenders

@@ -1,4 +1,4 @@
-"""The playground in a real browser (Debian's headless Chromium, driven by Selenium): what a
+"""The playground in a real browser (Debian's headless Chromium, driven by Playwright): what a
 newcomer does first, typed and clicked as they would."""
 
 import os
@@ -7,30 +7,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Page, expect, sync_playwright
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER),
-    reason="no headless browser: apt-get install chromium chromium-driver (.ci/run does)",
+    CHROMIUM is None, reason="no headless browser: apt-get install chromium (.ci/run does)"
 )
 
 
 @pytest.fixture
-def browser() -> Iterator[object]:
-    webdriver = pytest.importorskip("selenium.webdriver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
-        options.add_argument(argument)
-    options.add_argument("--window-size=1500,900")
-    driver = webdriver.Chrome(
-        service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)), options=options
-    )
-    try:
-        yield driver
-    finally:
-        driver.quit()
+def page() -> Iterator[Page]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
+        try:
+            yield browser.new_page(viewport={"width": 1500, "height": 900})
+        finally:
+            browser.close()
 
 
 def artifact_dir(tmp_path: Path) -> Path:
@@ -41,40 +35,25 @@ def artifact_dir(tmp_path: Path) -> Path:
 
 
 def test_a_newcomer_shows_an_incident_and_acknowledges_it_from_the_card(
-    playground: str, browser: object, tmp_path: Path
+    playground: str, page: Page, tmp_path: Path
 ) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.remote.webdriver import WebDriver
-    from selenium.webdriver.support import expected_conditions as seen
-    from selenium.webdriver.support.wait import WebDriverWait
-
-    assert isinstance(browser, WebDriver)
-    wait = WebDriverWait(browser, 15)
-    browser.get(playground)
-
+    expect.set_options(timeout=15_000)
+    page.goto(playground)
     shots = artifact_dir(tmp_path)
     try:
-        composer = wait.until(seen.element_to_be_clickable((By.ID, "composer")))
-        composer.send_keys("/incident show 123", Keys.ENTER)
-        ack = (By.CSS_SELECTOR, "#channel [data-action-id='incident_ack']")
-        wait.until(seen.element_to_be_clickable(ack)).click()
+        page.locator("#composer").fill("/incident show 123")
+        page.locator("#composer").press("Enter")
+        page.locator("#channel [data-action-id='incident_ack']").click()
 
-        card = (By.CSS_SELECTOR, "#channel .message")
-        wait.until(seen.text_to_be_present_in_element(card, "acknowledged"))
-        pagerduty_123 = (By.CSS_SELECTOR, "[data-incident-number='123'] .status")
-        wait.until(seen.text_to_be_present_in_element(pagerduty_123, "acknowledged"))
-        requests = (By.ID, "requests")
-        wait.until(
-            seen.text_to_be_present_in_element(
-                requests, "PUT /incidents/PT4KHLK → 200 From: alice@example.com"
-            )
+        expect(page.locator("#channel .message").first).to_contain_text("acknowledged")
+        pagerduty_123 = page.locator("[data-incident-number='123'] .status")
+        expect(pagerduty_123).to_contain_text("acknowledged")
+        expect(page.locator("#requests")).to_contain_text(
+            "PUT /incidents/PT4KHLK → 200 From: alice@example.com"
         )
         # The card moved on: no Acknowledge button any more.
-        assert not browser.find_elements(
-            By.CSS_SELECTOR, "#channel [data-action-id='incident_ack']"
-        )
+        expect(page.locator("#channel [data-action-id='incident_ack']")).to_have_count(0)
     except Exception:
-        browser.save_screenshot(str(shots / "playground-failed.png"))
+        page.screenshot(path=shots / "playground-failed.png")
         raise
-    browser.save_screenshot(str(shots / "playground-acknowledged.png"))
+    page.screenshot(path=shots / "playground-acknowledged.png")
