@@ -10,7 +10,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     AnyHttpUrl,
     Field,
@@ -229,6 +228,8 @@ class Settings(BaseSettings):
 def read_yaml_mapping(path: Path, variable: str, keys: str) -> dict[str, Any]:
     """One of our YAML files (USER_MAP_FILE, CHANNEL_ROUTES_FILE, POLICY_FILE): a mapping,
     or a `ConfigError` naming the variable and the `keys` it should have. Empty is {}."""
+    import yaml  # only a deployment with such a file pays for loading it (~20 ms)
+
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as error:

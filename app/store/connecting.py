@@ -6,12 +6,12 @@ import asyncio
 import itertools
 import shlex
 import sqlite3
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
@@ -27,14 +27,7 @@ SCHEMA_HEAD = "0003"
 MIGRATION_LOCK = 0x1_C1DE_B07  # pg_advisory_xact_lock key held while migrating
 SQLITE_BUSY_TIMEOUT_MS = 5000
 PG_CONNECT_TIMEOUT_S = 10
-_DRIVER_ERRORS = (
-    DBAPIError,
-    PoolTimeout,
-    OSError,
-    sqlite3.Error,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-)
+_DRIVER_ERRORS = (DBAPIError, PoolTimeout, OSError, sqlite3.Error)
 
 
 def async_url(database_url: str) -> tuple[URL, dict[str, Any]]:
@@ -73,8 +66,19 @@ def async_url(database_url: str) -> tuple[URL, dict[str, Any]]:
 def unavailable() -> Iterator[None]:
     try:
         yield
-    except _DRIVER_ERRORS as exc:
+    except Exception as exc:
+        if not _is_driver_error(exc):
+            raise
         raise StoreUnavailable(f"the store is unavailable ({type(exc).__name__})") from exc
+
+
+def _is_driver_error(exc: Exception) -> bool:
+    if isinstance(exc, _DRIVER_ERRORS):
+        return True
+    # asyncpg raises some errors (a refused password at connect) past SQLAlchemy's wrapping.
+    # Only a PostgreSQL engine loads it: a SQLite store never pays its ~30 ms of start-up.
+    asyncpg = sys.modules.get("asyncpg")
+    return asyncpg is not None and isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError)
 
 
 def _sqlite_busy_timeout(dbapi_connection: Any, _record: Any) -> None:

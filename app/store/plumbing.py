@@ -5,11 +5,13 @@ rows with."""
 from abc import ABC, abstractmethod
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 
 def utc_now() -> datetime:
@@ -28,4 +30,4 @@ class StorePlumbing(ABC):
     async def _count(self, statement: sa.Executable) -> int: ...
 
     @abstractmethod
-    def _insert(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert: ...
+    def _insert(self, table: sa.Table) -> "postgresql.Insert | sqlite.Insert": ...
