@@ -130,6 +130,31 @@ async def test_a_restart_redraws_only_the_cards_whose_incident_changed(
     assert f"/incidents/{INCIDENT_123}" not in paths  # drawn from the listing, found unchanged
 
 
+async def test_a_restart_keeps_each_cards_last_action_and_redraws_no_card_for_it(
+    settings: Settings, slack: SlackStandIn, pagerduty: PagerDutyStandIn
+) -> None:
+    pagerduty.add_incident(
+        500, id="PZCHANGED", title="will change", service_id="PSVC001", policy_id="PEPOL01"
+    )
+    async with running_bot(settings, slack) as bot:
+        await bot.command("show 123")
+        await bot.command("show 500")
+        await slack.wait_for(lambda s: len(cards_posted(s)) == 2)
+        await bot.command("ack 123")  # the card now shows who acknowledged it
+        await slack.wait_for(lambda s: len(s.calls_to("chat.update")) == 1)
+    pagerduty.incidents["PZCHANGED"]["urgency"] = "low"  # while the bot was down
+    before, requests = len(slack.calls_to("chat.update")), len(pagerduty.requests)
+
+    async with running_bot(settings, slack):
+        # PT4KHLK's card is compared first, with its last action read in the one bulk read.
+        await slack.wait_for(lambda s: len(s.calls_to("chat.update")) == before + 1)
+
+    [redraw] = slack.calls_to("chat.update")[before:]
+    assert redraw.args["metadata"]["event_payload"]["incident_id"] == "PZCHANGED"
+    paths = [r.path for r in pagerduty.requests[requests:] if r.method == "GET"]
+    assert f"/incidents/{INCIDENT_123}" not in paths  # drawn from the listing, found unchanged
+
+
 async def test_a_restart_keeps_each_cards_status_update_and_redraws_no_card_for_it(
     settings: Settings, slack: SlackStandIn, pagerduty: PagerDutyStandIn
 ) -> None:

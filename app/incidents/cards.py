@@ -7,11 +7,12 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from app.blocks.card import gone_card, incident_card, merged_card
+from app.blocks.card import LastAction, gone_card, incident_card, merged_card
 from app.errors import SLACK_FAILURES, SlackUnavailable, slack_error_reason
 from app.ids import CARD_METADATA_EVENT
 from app.incidents.escalation import escalation_of
@@ -25,6 +26,16 @@ from app.pagerduty.models import Incident, Reference, StatusUpdate
 from app.store import CardRef, Store
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OpenCardsStored:
+    """What the store holds for every open card, read at once: a bulk reconcile draws
+    hundreds of cards, and one read each would be hundreds of queries."""
+
+    last_actions: Mapping[str, LastAction]
+    latest_updates: Mapping[str, StatusUpdate]
+    digests: Mapping[CardRef, str]  # what each card message shows now
 
 
 class IncidentCards:
@@ -58,15 +69,17 @@ class IncidentCards:
         return self._slack
 
     async def card_for(
-        self, incident: Incident, *, latest_updates: Mapping[str, StatusUpdate] | None = None
+        self, incident: Incident, *, stored: OpenCardsStored | None = None
     ) -> dict[str, Any]:
         """The card of `incident` as PagerDuty answered, with what the store adds: its last
-        action and latest status update (looked up in `latest_updates` when given: every
-        open card's, read at once for a bulk reconcile)."""
-        if latest_updates is None:
+        action and latest status update (looked up in `stored` when given: every open
+        card's, read at once for a bulk reconcile)."""
+        if stored is None:
+            last_action = await self._recent.last(incident.id)
             latest_update = await self.status_updates.latest(incident.id)
         else:
-            latest_update = latest_updates.get(incident.id)
+            last_action = stored.last_actions.get(incident.id)
+            latest_update = stored.latest_updates.get(incident.id)
         where = (
             None if incident.status == "resolved" else await escalation_of(incident, self._policies)
         )
@@ -74,8 +87,16 @@ class IncidentCards:
             incident,
             level=where.current if where else None,
             levels=where.levels if where else None,
-            last_action=await self._recent.last(incident.id),
+            last_action=last_action,
             latest_update=latest_update,
+        )
+
+    async def stored_for_open_cards(self) -> OpenCardsStored:
+        """What the store holds for every open card, in three queries."""
+        return OpenCardsStored(
+            last_actions=await self._recent.of_open_cards(),
+            latest_updates=await self.status_updates.of_open_cards(),
+            digests=await self._store.open_card_digests(),
         )
 
     # --- posting and redrawing ---------------------------------------------------------

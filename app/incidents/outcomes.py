@@ -99,13 +99,12 @@ class RecentActions:
 
     async def last(self, incident_id: str) -> LastAction | None:
         stored = await self._store.last_action(incident_id)
-        if stored is None:
-            return None
-        try:
-            did = Verb(stored.verb).done
-        except ValueError:  # a verb this version does not know (a newer replica's)
-            did = escape(stored.verb)
-        return LastAction(stored.actor, f"{did}{stored.detail}", stored.at)
+        return _as_shown(stored) if stored else None
+
+    async def of_open_cards(self) -> dict[str, LastAction]:
+        """Every incident with an open card's last action, read at once (bulk reconcile)."""
+        stored = await self._store.last_actions_with_open_cards()
+        return {incident_id: _as_shown(action) for incident_id, action in stored.items()}
 
     async def about_to(self, incident_id: str, verb: Verb) -> None:
         """Before our write to PagerDuty: its webhook will be an echo."""
@@ -133,3 +132,11 @@ def ago(when: datetime | None) -> str:
     if seconds < 3600:
         return f" {seconds // 60} min ago"
     return f" {seconds // 3600} h ago"
+
+
+def _as_shown(stored: StoredAction) -> LastAction:
+    try:
+        did = Verb(stored.verb).done
+    except ValueError:  # a verb this version does not know (a newer replica's)
+        did = escape(stored.verb)
+    return LastAction(stored.actor, f"{did}{stored.detail}", stored.at)

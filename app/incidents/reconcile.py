@@ -2,22 +2,22 @@
 no webhook told us about (the bot was down, a webhook was lost).
 
 It follows changes, not cards: one paginated listing of the open incidents (100 a page),
-each card drawn from its listed incident (and the open cards' status updates, read at once)
-and compared with what its message shows (the digest stored with every post and update);
+each card drawn from its listed incident (with the open cards' last actions and status
+updates, read at once) and compared with what its message shows (the digests stored with
+every post and update, read at once too);
 only cards that differ are redrawn, from a fresh read under the incident's lock. An
 incident with cards that is not in the listing was resolved or deleted (or slipped between
 pages): it is read on its own.
 """
 
 import logging
-from collections.abc import Mapping
 from datetime import timedelta
 
-from app.incidents.cards import IncidentCards, card_digest
+from app.incidents.cards import IncidentCards, OpenCardsStored, card_digest
 from app.incidents.locks import IncidentLocks
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.errors import IncidentNotFound
-from app.pagerduty.models import Incident, StatusUpdate
+from app.pagerduty.models import Incident
 from app.store import CardRef, Store
 
 logger = logging.getLogger(__name__)
@@ -52,12 +52,12 @@ class Reconciler:
         if not open_cards:
             return 0
         listed = {incident.id: incident for incident in await self.pagerduty.list_open_incidents()}
-        latest_updates = await self.cards.status_updates.of_open_cards()
+        stored = await self.cards.stored_for_open_cards()
         redrawn = 0
         for incident_id, refs in open_cards.items():
             incident = listed.get(incident_id)
             if incident is not None:
-                refs = await self._showing_other_than(incident, refs, latest_updates)
+                refs = await self._showing_other_than(incident, refs, stored)
             if refs:
                 redrawn += await self._redraw(incident_id, refs)
         return redrawn
@@ -70,10 +70,10 @@ class Reconciler:
         self,
         incident: Incident,
         refs: list[CardRef],
-        latest_updates: Mapping[str, StatusUpdate],
+        stored: OpenCardsStored,
     ) -> list[CardRef]:
-        digest = card_digest(await self.cards.card_for(incident, latest_updates=latest_updates))
-        return [ref for ref in refs if await self.store.card_digest(ref) != digest]
+        digest = card_digest(await self.cards.card_for(incident, stored=stored))
+        return [ref for ref in refs if stored.digests.get(ref) != digest]
 
     async def _redraw(self, incident_id: str, refs: list[CardRef]) -> int:
         """Redraw `refs` from a fresh read, under the incident's lock so a click being

@@ -34,6 +34,21 @@ class SharedCardState(StorePlumbing):
         )
         return str(rows[0].digest) if rows else None
 
+    async def open_card_digests(self) -> dict[CardRef, str]:
+        """What every open card message shows, in one query: what a bulk reconcile compares
+        each card with (instead of one read per card)."""
+        rows = await self._rows(
+            sa.select(card_digests.c.channel, card_digests.c.ts, card_digests.c.digest).join(
+                cards,
+                sa.and_(
+                    cards.c.channel == card_digests.c.channel,
+                    cards.c.ts == card_digests.c.ts,
+                    cards.c.closed.is_(False),
+                ),
+            )
+        )
+        return {CardRef(str(row.channel), str(row.ts)): str(row.digest) for row in rows}
+
     async def set_card_digest(self, card: CardRef, digest: str) -> None:
         insert = self._insert(card_digests).values(channel=card.channel, ts=card.ts, digest=digest)
         await self._count(
@@ -51,8 +66,14 @@ class SharedCardState(StorePlumbing):
         )
         if not rows:
             return None
-        row = rows[0]
-        return LastAction(row.actor, row.verb, row.detail, row.at)
+        return _last_action(rows[0])
+
+    async def last_actions_with_open_cards(self) -> dict[str, LastAction]:
+        """Every incident with an open card's last action, in one query (bulk reconcile)."""
+        rows = await self._rows(
+            sa.select(last_actions).where(last_actions.c.incident_id.in_(_with_open_cards()))
+        )
+        return {str(row.incident_id): _last_action(row) for row in rows}
 
     async def set_last_action(self, incident_id: str, action: LastAction) -> None:
         """Keep `action` unless a later one is stored already (webhooks arrive late)."""
@@ -254,6 +275,10 @@ class SharedCardState(StorePlumbing):
 def _with_open_cards() -> sa.Select[tuple[str]]:
     """The incidents that have a card still open."""
     return sa.select(cards.c.incident_id).where(cards.c.closed.is_(False))
+
+
+def _last_action(row: sa.Row[Any]) -> LastAction:
+    return LastAction(row.actor, row.verb, row.detail, row.at)
 
 
 def _published(row: sa.Row[Any]) -> PublishedUpdate:

@@ -39,6 +39,25 @@ async def test_the_last_action_is_shared_between_two_stores_and_a_late_one_never
         await other.close()
 
 
+async def test_the_digests_and_last_actions_of_open_cards_are_read_in_one_go(
+    store: Store,
+) -> None:
+    at = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    open_here, open_there, closed = CardRef("C1", "1.1"), CardRef("C2", "1.2"), CardRef("C1", "2.1")
+    await store.save_card("P1", open_here)
+    await store.save_card("P1", open_there)
+    await store.save_card("P2", closed)
+    await store.mark_cards_closed("P2")
+    await store.save_card("P3", CardRef("C1", "3.1"))  # open, but no digest nor action yet
+    for card, digest in ((open_here, "aaa"), (open_there, "bbb"), (closed, "ccc")):
+        await store.set_card_digest(card, digest)
+    for incident_id in ("P1", "P2", "P4"):  # P4 has no card at all
+        await store.set_last_action(incident_id, LastAction("Alice", "ack", "", at))
+
+    assert await store.open_card_digests() == {open_here: "aaa", open_there: "bbb"}
+    assert await store.last_actions_with_open_cards() == {"P1": LastAction("Alice", "ack", "", at)}
+
+
 async def test_an_action_noted_on_one_replica_is_an_echo_on_another_within_the_window(
     store: Store, database_url: str
 ) -> None:
