@@ -183,6 +183,17 @@ class Intake:
         request = Request(command, person, card.channel, Way.MODAL, clicked=clicked, seen=seen)
         return await self.handle(request)
 
+    async def open_form(
+        self, verb: Verb, *, person: Person, seen: CardState, card: CardRef
+    ) -> None:
+        """A card's Resolve or Reassign button: refuse another workspace's person or a channel
+        outside the policy at the click (no call out: the trigger_id lasts 3 s)."""
+        command = ParsedCommand(verb, (seen.incident_id,))
+        request = Request(command, person, card.channel, Way.BUTTON, clicked=card, seen=seen)
+        await self._admit_workspace(request, seen.incident_id)
+        async with self._attempt(request, seen.incident_id, record_success=False):
+            self._policy.check_channel(card.channel)
+
     async def menu_form(
         self, verb: Verb, *, person: Person, seen: CardState, card: CardRef
     ) -> tuple[Incident, list[Priority]]:

@@ -105,6 +105,13 @@ async def by_more_menu(bot: Bot, slack: SlackStandIn, stranger: Stranger) -> Non
     await choose(bot, card, MenuChoice.SNOOZE, user=PARTNER)
 
 
+async def by_modal_button(bot: Bot, slack: SlackStandIn, stranger: Stranger) -> None:
+    """The Resolve button itself: its modal would open without asking PagerDuty."""
+    card = await show_card(bot, slack)
+    stranger.takes_over(bot)
+    await bot.click(card, ActionId.RESOLVE, user=PARTNER)
+
+
 async def by_card_modal(bot: Bot, slack: SlackStandIn, stranger: Stranger) -> None:
     """The Resolve button's modal (it opens without asking PagerDuty), submitted."""
     await bot.click(await show_card(bot, slack), ActionId.RESOLVE)
@@ -163,6 +170,7 @@ WAYS_IN: dict[str, tuple[WayIn, str]] = {
     "mention": (by_mention, "ack"),
     "card button": (by_card_button, "ack"),
     "More menu": (by_more_menu, "snooze"),
+    "Resolve button": (by_modal_button, "resolve"),
     "card modal": (by_card_modal, "resolve"),
     "More menu modal": (by_more_menu_modal, "urgency"),
     "add to notes shortcut": (by_add_to_notes_shortcut, "note"),
@@ -215,6 +223,19 @@ async def test_a_person_of_another_organisation_is_refused_on_every_way_in_and_a
     assert [(e.slack_user_id, e.verb, e.outcome, e.detail) for e in refused] == [
         (PARTNER, verb, "refused", "OutsideWorkspace")
     ]
+
+
+@pytest.mark.parametrize("button", [ActionId.RESOLVE, ActionId.REASSIGN])
+async def test_a_strangers_click_on_a_modal_button_opens_no_form_to_fill_in(
+    button: ActionId, bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn
+) -> None:
+    card = await show_card(bot, slack)
+    Stranger(grid=False, pagerduty=pagerduty).takes_over(bot)
+
+    await bot.click(card, button, user=PARTNER)
+
+    await slack.wait_for(lambda s: any(REFUSED in line for line in told(s)))
+    assert slack.calls_to("views.open") == []
 
 
 @pytest.mark.parametrize(

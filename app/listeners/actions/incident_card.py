@@ -77,7 +77,7 @@ def acting_button(verb: Verb) -> ButtonHandler:
     return handle
 
 
-def modal_button(build: Callable[[int, str, str], dict[str, Any]]) -> ButtonHandler:
+def modal_button(verb: Verb, build: Callable[[int, str, str], dict[str, Any]]) -> ButtonHandler:
     """A button that opens a modal at once, from what the button carries (no PagerDuty
     call may come first: the trigger_id would expire)."""
 
@@ -87,11 +87,15 @@ def modal_button(build: Callable[[int, str, str], dict[str, Any]]) -> ButtonHand
         action: dict[str, Any],
         respond: AsyncRespond,
         client: AsyncWebClient,
+        intake: Intake,
         reporter: Reporter,
     ) -> None:
         await ack()
         async with reporter.reporting(Audience.of(body, respond)):
             state = card_state(action.get("value", ""))
+            await intake.open_form(
+                verb, person=Person.of(body), seen=state, card=clicked_card(body)
+            )
             metadata = modal_metadata(state, clicked_card(body), ephemeral=on_ephemeral(body))
             await client.views_open(
                 trigger_id=body["trigger_id"],
@@ -104,6 +108,7 @@ def modal_button(build: Callable[[int, str, str], dict[str, Any]]) -> ButtonHand
 handle_acknowledge_button = acting_button(Verb.ACK)
 handle_escalate_button = acting_button(Verb.ESCALATE)
 handle_resolve_button = modal_button(
-    lambda number, title, metadata: resolve_modal(number, title, metadata, MAX_TEXT_CHARS)
+    Verb.RESOLVE,
+    lambda number, title, metadata: resolve_modal(number, title, metadata, MAX_TEXT_CHARS),
 )
-handle_reassign_button = modal_button(reassign_modal)
+handle_reassign_button = modal_button(Verb.REASSIGN, reassign_modal)
