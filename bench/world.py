@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,15 +31,16 @@ class TimedPagerDuty(PagerDutyStandIn):
         self.arrivals.append(time.perf_counter())
         return await super()._handle(request)
 
-    def _create_note(self, rec: RecordedRequest, incident_id: str) -> dict[str, Any]:
-        answer = super()._create_note(rec, incident_id)
-        self.landed.append((time.perf_counter(), str(answer["note"]["content"])))
-        return answer
+    async def _answer(self, request: Request, raw: bytes, rec: RecordedRequest) -> Response:
+        response = await super()._answer(request, raw, rec)
+        if rec.method == "POST" and rec.path.endswith("/notes") and response.status_code < 300:
+            self.landed.append((time.perf_counter(), _note_content(rec)))
+        return response
 
     def note_posts(self) -> list[str]:
         """Contents of every note POST received, including any that were refused."""
         return [
-            str(((r.json or {}).get("note") or {}).get("content", ""))
+            _note_content(r)
             for r in self.requests
             if r.method == "POST" and r.path.endswith("/notes")
         ]
@@ -77,3 +77,7 @@ def make_slack() -> SlackStandIn:
     slack = SlackStandIn()
     seed_default_slack(slack)
     return slack
+
+
+def _note_content(rec: RecordedRequest) -> str:
+    return str(((rec.json or {}).get("note") or {}).get("content", ""))
