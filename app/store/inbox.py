@@ -9,18 +9,37 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from app.store.group_commit import GroupCommit
 from app.store.plumbing import StorePlumbing, utc_now
 from app.store.records import PendingEvent
 from app.store.schema import events
 
 
 class WebhookInbox(StorePlumbing):
+    def __init__(self) -> None:
+        self._accepting = GroupCommit(self._insert_events)
+
     async def accept_event(self, event_id: str, body: str) -> bool:
-        """Record a webhook before answering it; False if that id was already accepted."""
-        insert = self._insert(events).values(
-            event_id=event_id, received_at=utc_now(), attempts=0, body=body
-        )
-        return await self._count(insert.on_conflict_do_nothing()) == 1
+        """Record a webhook before answering it; False if that id was already accepted.
+        Webhooks arriving together (a storm) share one transaction."""
+        return await self._accepting((event_id, body))
+
+    async def _insert_events(self, received: list[tuple[str, str]]) -> list[bool]:
+        """Each event inserted unless its id is there already (a redelivery, or the same
+        event twice in this batch); True for each one new. Events are applied in the order
+        of `received_at`, so each one in the batch is a microsecond after the one before."""
+        now, accepted = utc_now(), []
+        async with self._transaction() as conn:
+            for arrived, (event_id, body) in enumerate(received):
+                insert = self._insert(events).values(
+                    event_id=event_id,
+                    received_at=now + timedelta(microseconds=arrived),
+                    attempts=0,
+                    body=body,
+                )
+                result = await conn.execute(insert.on_conflict_do_nothing())
+                accepted.append(result.rowcount == 1)
+        return accepted
 
     async def pending_events(
         self, *, limit: int = 100, unleased: bool = False, besides: Collection[str] = ()

@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 class Store(SharedCardState, WebhookInbox):
     def __init__(self, database_url: str, retention: Retention | None = None) -> None:
+        super().__init__()
         self._url, self._connect_args = async_url(database_url)
         self._retention = retention or Retention()
         self._postgres = self._url.get_backend_name() == "postgresql"

@@ -251,6 +251,23 @@ async def test_accept_event_dedupes(store: Store) -> None:
     assert len(await store.pending_events(limit=1)) == 1
 
 
+async def test_a_storm_of_webhooks_is_accepted_together_in_the_order_it_arrived(
+    store: Store,
+) -> None:
+    # Ids in reverse order, so only the arrival order can put them right; two deliveries
+    # of one event in the same storm count once.
+    arriving = [f"E{n:03d}" for n in range(150, 0, -1)]
+    accepted = await asyncio.gather(
+        *(store.accept_event(event_id, f'{{"n": "{event_id}"}}') for event_id in arriving),
+        store.accept_event("E150", "{}"),
+    )
+
+    assert accepted == [True] * len(arriving) + [False]
+    pending = await store.pending_events(limit=500)
+    assert [p.event_id for p in pending] == arriving
+    assert [p.body for p in pending][:1] == ['{"n": "E150"}']
+
+
 async def test_take_event_is_exclusive_until_the_lease_expires_and_closed_once_finished(
     store: Store,
 ) -> None:
