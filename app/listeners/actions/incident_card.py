@@ -92,11 +92,9 @@ def modal_button(verb: Verb, build: Callable[[int, str, str], dict[str, Any]]) -
     ) -> None:
         await ack()
         async with reporter.reporting(Audience.of(body, respond)):
-            state = card_state(action.get("value", ""))
-            await intake.open_form(
-                verb, person=Person.of(body), seen=state, card=clicked_card(body)
-            )
-            metadata = modal_metadata(state, clicked_card(body), ephemeral=on_ephemeral(body))
+            state, card = card_state(action.get("value", "")), clicked_card(body)
+            await intake.open_form(verb, person=Person.of(body), seen=state, card=card)
+            metadata = modal_metadata(state, card, ephemeral=on_ephemeral(body))
             await client.views_open(
                 trigger_id=body["trigger_id"],
                 view=build(state.number or 0, state.title or "this incident", metadata),
