@@ -25,36 +25,34 @@ class WebhookInbox(StorePlumbing):
         return await self._accepting((event_id, body))
 
     async def _insert_events(self, received: list[tuple[str, str]]) -> list[bool]:
-        """Each event inserted unless its id is there already (a redelivery, or the same
-        event twice in this batch); True for each one new. Events are applied in the order
-        of `received_at`, so each one in the batch is a microsecond after the one before.
+        """Each event inserted unless its id is stored already (a redelivery, perhaps to
+        another replica at this moment) or came earlier in this batch; True for each one
+        this call stored. Events are applied in the order of `received_at`, so each one in
+        the batch is a microsecond after the one before.
 
         One INSERT for the batch: SQLAlchemy 2.0 compiles an ON CONFLICT statement at every
         execution (it is never cached), which would cost more than the row itself."""
-        now, accepted, rows = utc_now(), [], []
+        now = utc_now()
+        first: dict[str, tuple[int, str]] = {}  # each id's first arrival in the batch
+        for arrived, (event_id, body) in enumerate(received):
+            first.setdefault(event_id, (arrived, body))
+        rows = [
+            {
+                "event_id": event_id,
+                "received_at": now + timedelta(microseconds=arrived),
+                "attempts": 0,
+                "body": body,
+            }
+            for event_id, (arrived, body) in first.items()
+        ]
+        insert = self._insert(events).values(rows).on_conflict_do_nothing()
         async with self._transaction() as conn:
-            ids = {event_id for event_id, _ in received}
-            stored = await conn.execute(
-                sa.select(events.c.event_id).where(events.c.event_id.in_(ids))
-            )
-            known = set(stored.scalars())
-            for arrived, (event_id, body) in enumerate(received):
-                accepted.append(event_id not in known)
-                if event_id not in known:
-                    known.add(event_id)
-                    received_at = now + timedelta(microseconds=arrived)
-                    rows.append(
-                        {
-                            "event_id": event_id,
-                            "received_at": received_at,
-                            "attempts": 0,
-                            "body": body,
-                        }
-                    )
-            if rows:
-                # ON CONFLICT still: another replica may store one of them meanwhile.
-                await conn.execute(self._insert(events).on_conflict_do_nothing(), rows)
-        return accepted
+            stored = await conn.execute(insert.returning(events.c.event_id))
+            inserted = set(stored.scalars())
+        return [
+            event_id in inserted and first[event_id][0] == arrived
+            for arrived, (event_id, _) in enumerate(received)
+        ]
 
     async def pending_events(
         self, *, limit: int = 100, unleased: bool = False, besides: Collection[str] = ()

@@ -268,6 +268,21 @@ async def test_a_storm_of_webhooks_is_accepted_together_in_the_order_it_arrived(
     assert [p.body for p in pending][:1] == ['{"n": "E150"}']
 
 
+async def test_one_event_delivered_to_two_replicas_at_once_is_accepted_by_one(
+    store: Store, database_url: str
+) -> None:
+    other = Store(database_url)
+    await other.open()
+    try:
+        for n in range(20):  # the two inserts race differently each time
+            answers = await asyncio.gather(
+                store.accept_event(f"E{n}", "{}"), other.accept_event(f"E{n}", "{}")
+            )
+            assert sorted(answers) == [False, True]
+    finally:
+        await other.close()
+
+
 async def test_take_event_is_exclusive_until_the_lease_expires_and_closed_once_finished(
     store: Store,
 ) -> None:
