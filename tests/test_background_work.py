@@ -27,6 +27,22 @@ def incident_of(card: dict[str, object]) -> str:
     return str(metadata["event_payload"]["incident_id"])
 
 
+async def show_cards_of_123_and_500(
+    bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn, *, id_500: str, title: str
+) -> None:
+    """Post #123's card and one for a #500 added with `id_500` (a restart compares cards in
+    incident-id order, so the id decides which comes first)."""
+    pagerduty.add_incident(500, id=id_500, title=title, service_id="PSVC001", policy_id="PEPOL01")
+    await bot.command("show 123")
+    await bot.command("show 500")
+    await slack.wait_for(lambda s: len(cards_posted(s)) == 2)
+
+
+def reads_since(pagerduty: PagerDutyStandIn, requests: int) -> list[str]:
+    """The paths PagerDuty was sent GETs for since its first `requests` requests."""
+    return [r.path for r in pagerduty.requests[requests:] if r.method == "GET"]
+
+
 async def test_events_about_one_incident_are_applied_in_the_order_they_arrived(
     bot: Bot, slack: SlackStandIn
 ) -> None:
@@ -110,13 +126,10 @@ async def test_a_card_posted_before_a_crash_but_never_recorded_is_found_not_post
 async def test_a_restart_redraws_only_the_cards_whose_incident_changed(
     settings: Settings, slack: SlackStandIn, pagerduty: PagerDutyStandIn
 ) -> None:
-    pagerduty.add_incident(
-        500, id="PZCHANGED", title="will change", service_id="PSVC001", policy_id="PEPOL01"
-    )
     async with running_bot(settings, slack) as bot:
-        await bot.command("show 123")
-        await bot.command("show 500")
-        await slack.wait_for(lambda s: len(cards_posted(s)) == 2)
+        await show_cards_of_123_and_500(
+            bot, slack, pagerduty, id_500="PZCHANGED", title="will change"
+        )
     pagerduty.incidents["PZCHANGED"]["status"] = "acknowledged"  # while the bot was down
     before = len(pagerduty.requests)
 
@@ -126,20 +139,17 @@ async def test_a_restart_redraws_only_the_cards_whose_incident_changed(
 
     [update] = slack.calls_to("chat.update")
     assert update.args["metadata"]["event_payload"]["incident_id"] == "PZCHANGED"
-    paths = [r.path for r in pagerduty.requests[before:] if r.method == "GET"]
-    assert f"/incidents/{INCIDENT_123}" not in paths  # drawn from the listing, found unchanged
+    # drawn from the listing, found unchanged
+    assert f"/incidents/{INCIDENT_123}" not in reads_since(pagerduty, before)
 
 
 async def test_a_restart_keeps_each_cards_last_action_and_redraws_no_card_for_it(
     settings: Settings, slack: SlackStandIn, pagerduty: PagerDutyStandIn
 ) -> None:
-    pagerduty.add_incident(
-        500, id="PZCHANGED", title="will change", service_id="PSVC001", policy_id="PEPOL01"
-    )
     async with running_bot(settings, slack) as bot:
-        await bot.command("show 123")
-        await bot.command("show 500")
-        await slack.wait_for(lambda s: len(cards_posted(s)) == 2)
+        await show_cards_of_123_and_500(
+            bot, slack, pagerduty, id_500="PZCHANGED", title="will change"
+        )
         await bot.command("ack 123")  # the card now shows who acknowledged it
         await slack.wait_for(lambda s: len(s.calls_to("chat.update")) == 1)
     pagerduty.incidents["PZCHANGED"]["urgency"] = "low"  # while the bot was down
@@ -151,21 +161,18 @@ async def test_a_restart_keeps_each_cards_last_action_and_redraws_no_card_for_it
 
     [redraw] = slack.calls_to("chat.update")[before:]
     assert redraw.args["metadata"]["event_payload"]["incident_id"] == "PZCHANGED"
-    paths = [r.path for r in pagerduty.requests[requests:] if r.method == "GET"]
-    assert f"/incidents/{INCIDENT_123}" not in paths  # drawn from the listing, found unchanged
+    # drawn from the listing, found unchanged
+    assert f"/incidents/{INCIDENT_123}" not in reads_since(pagerduty, requests)
 
 
 async def test_a_restart_keeps_each_cards_status_update_and_redraws_no_card_for_it(
     settings: Settings, slack: SlackStandIn, pagerduty: PagerDutyStandIn
 ) -> None:
-    # PA… sorts before PT4KHLK: its card is compared first, found unchanged.
-    pagerduty.add_incident(
-        500, id="PAUPDATED", title="stays as it is", service_id="PSVC001", policy_id="PEPOL01"
-    )
     async with running_bot(settings, slack) as bot:
-        await bot.command("show 123")
-        await bot.command("show 500")
-        await slack.wait_for(lambda s: len(cards_posted(s)) == 2)
+        # PA… sorts before PT4KHLK: its card is compared first, found unchanged.
+        await show_cards_of_123_and_500(
+            bot, slack, pagerduty, id_500="PAUPDATED", title="stays as it is"
+        )
         await bot.reply_to("update 500 posted through the bot")
         await bot.webhook(status_update_published("published in PagerDuty"))
         await slack.wait_for(lambda s: len(s.calls_to("chat.update")) == 2)
@@ -178,8 +185,8 @@ async def test_a_restart_keeps_each_cards_status_update_and_redraws_no_card_for_
     [redraw] = slack.calls_to("chat.update")[before:]
     assert redraw.args["metadata"]["event_payload"]["incident_id"] == INCIDENT_123
     assert "published in PagerDuty" in status_update_line(redraw.args)
-    paths = [r.path for r in pagerduty.requests[requests:] if r.method == "GET"]
-    assert "/incidents/PAUPDATED" not in paths  # drawn from the listing, found unchanged
+    # drawn from the listing, found unchanged
+    assert "/incidents/PAUPDATED" not in reads_since(pagerduty, requests)
 
 
 async def test_the_bot_is_ready_before_its_catch_up_is_done(

@@ -31,3 +31,14 @@ async def store(database_url: str) -> AsyncIterator[Store]:
         yield store
     finally:
         await store.close()
+
+
+@pytest.fixture
+async def replica(database_url: str) -> AsyncIterator[Store]:
+    """A second store on the same database: another replica, or this one after a restart."""
+    other = Store(database_url)
+    await other.open()
+    try:
+        yield other
+    finally:
+        await other.close()

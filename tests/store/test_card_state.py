@@ -20,23 +20,18 @@ async def test_a_card_has_no_digest_until_one_is_set_and_then_the_newest(store: 
 
 
 async def test_the_last_action_is_shared_between_two_stores_and_a_late_one_never_wins(
-    store: Store, database_url: str
+    store: Store, replica: Store
 ) -> None:
-    other = Store(database_url)  # another replica, or this one after a restart
-    await other.open()
-    try:
-        at = datetime(2026, 1, 1, 12, tzinfo=UTC)
-        newer = LastAction("Alice Adams", "ack", "", at)
-        await store.set_last_action("P1", newer)
-        assert await other.last_action("P1") == newer
-        await other.set_last_action("P1", LastAction("Bob", "resolve", "done", at - LEASE))
-        assert await store.last_action("P1") == newer
-        resolved = LastAction("Bob", "resolve", "fixed", at + LEASE)
-        await other.set_last_action("P1", resolved)
-        assert await store.last_action("P1") == resolved
-        assert await store.last_action("P2") is None
-    finally:
-        await other.close()
+    at = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    newer = LastAction("Alice Adams", "ack", "", at)
+    await store.set_last_action("P1", newer)
+    assert await replica.last_action("P1") == newer
+    await replica.set_last_action("P1", LastAction("Bob", "resolve", "done", at - LEASE))
+    assert await store.last_action("P1") == newer
+    resolved = LastAction("Bob", "resolve", "fixed", at + LEASE)
+    await replica.set_last_action("P1", resolved)
+    assert await store.last_action("P1") == resolved
+    assert await store.last_action("P2") is None
 
 
 async def test_the_digests_and_last_actions_of_open_cards_are_read_in_one_go(
@@ -59,21 +54,16 @@ async def test_the_digests_and_last_actions_of_open_cards_are_read_in_one_go(
 
 
 async def test_an_action_noted_on_one_replica_is_an_echo_on_another_within_the_window(
-    store: Store, database_url: str
+    store: Store, replica: Store
 ) -> None:
-    other = Store(database_url)
-    await other.open()
-    try:
-        await store.note_own_action("P1", "ack")
-        assert await other.is_own_echo("P1", "ack", timedelta(seconds=60))
-        assert not await other.is_own_echo("P1", "resolve", timedelta(seconds=60))
-        assert not await other.is_own_echo("P2", "ack", timedelta(seconds=60))
-        await asyncio.sleep(TINY.total_seconds() * 3)
-        assert not await other.is_own_echo("P1", "ack", TINY)
-        assert await other.forget_own_actions(TINY) == 1
-        assert not await other.is_own_echo("P1", "ack", timedelta(seconds=60))
-    finally:
-        await other.close()
+    await store.note_own_action("P1", "ack")
+    assert await replica.is_own_echo("P1", "ack", timedelta(seconds=60))
+    assert not await replica.is_own_echo("P1", "resolve", timedelta(seconds=60))
+    assert not await replica.is_own_echo("P2", "ack", timedelta(seconds=60))
+    await asyncio.sleep(TINY.total_seconds() * 3)
+    assert not await replica.is_own_echo("P1", "ack", TINY)
+    assert await replica.forget_own_actions(TINY) == 1
+    assert not await replica.is_own_echo("P1", "ack", timedelta(seconds=60))
 
 
 async def test_the_first_to_begin_a_post_posts_and_a_second_holder_waits(store: Store) -> None:
@@ -120,16 +110,11 @@ async def test_completing_a_post_keeps_a_card_recorded_meanwhile(store: Store) -
 
 
 async def test_twenty_concurrent_begins_from_two_stores_give_exactly_one_post(
-    store: Store, database_url: str
+    store: Store, replica: Store
 ) -> None:
-    other = Store(database_url)
-    await other.open()
-    try:
-        decisions = await asyncio.gather(
-            *((store if n % 2 else other).begin_post("P1", "C1", f"h{n}", LEASE) for n in range(20))
-        )
-        turns = sorted(d.turn for d in decisions)
-        assert turns.count(PostTurn.POST) == 1
-        assert turns.count(PostTurn.BUSY) == 19
-    finally:
-        await other.close()
+    decisions = await asyncio.gather(
+        *((store if n % 2 else replica).begin_post("P1", "C1", f"h{n}", LEASE) for n in range(20))
+    )
+    turns = sorted(d.turn for d in decisions)
+    assert turns.count(PostTurn.POST) == 1
+    assert turns.count(PostTurn.BUSY) == 19

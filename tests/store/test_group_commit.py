@@ -25,13 +25,21 @@ class Recorder:
         return [item.upper() for item in items]
 
 
-async def test_a_lone_write_goes_at_once_and_those_waiting_behind_it_go_together() -> None:
-    recorder = Recorder()
-    group = GroupCommit(recorder.write)
+async def queued_behind_a_first_write(
+    group: GroupCommit[str, str], items: str
+) -> tuple[asyncio.Task[str], list[asyncio.Task[str]]]:
+    """A write of "a" (held at its recorder's gate), then one write per item of `items`,
+    all waiting behind it."""
     first = asyncio.create_task(group("a"))
     await asyncio.sleep(0)
-    rest = [asyncio.create_task(group(item)) for item in "bcd"]
+    rest = [asyncio.create_task(group(item)) for item in items]
     await asyncio.sleep(0)
+    return first, rest
+
+
+async def test_a_lone_write_goes_at_once_and_those_waiting_behind_it_go_together() -> None:
+    recorder = Recorder()
+    first, rest = await queued_behind_a_first_write(GroupCommit(recorder.write), "bcd")
     recorder.gate.set()
 
     assert await asyncio.gather(first, *rest) == ["A", "B", "C", "D"]
@@ -41,10 +49,7 @@ async def test_a_lone_write_goes_at_once_and_those_waiting_behind_it_go_together
 async def test_a_failed_batch_fails_its_callers_only() -> None:
     recorder = Recorder(fail_on="c")
     group = GroupCommit(recorder.write)
-    first = asyncio.create_task(group("a"))
-    await asyncio.sleep(0)
-    failing = [asyncio.create_task(group(item)) for item in "bc"]
-    await asyncio.sleep(0)
+    first, failing = await queued_behind_a_first_write(group, "bc")
     recorder.gate.set()
 
     assert await first == "A"
@@ -56,11 +61,7 @@ async def test_a_failed_batch_fails_its_callers_only() -> None:
 
 async def test_a_caller_that_gives_up_leaves_the_batch_to_be_written_for_the_others() -> None:
     recorder = Recorder()
-    group = GroupCommit(recorder.write)
-    first = asyncio.create_task(group("a"))
-    await asyncio.sleep(0)
-    gone, staying = asyncio.create_task(group("b")), asyncio.create_task(group("c"))
-    await asyncio.sleep(0)
+    first, [gone, staying] = await queued_behind_a_first_write(GroupCommit(recorder.write), "bc")
     gone.cancel()
     recorder.gate.set()
 

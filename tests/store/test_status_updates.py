@@ -12,24 +12,19 @@ AT = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 
 
 async def test_a_newer_update_replaces_the_stored_one_and_an_older_one_never_does(
-    store: Store, database_url: str
+    store: Store, replica: Store
 ) -> None:
-    other = Store(database_url)  # another replica, or this one after a restart
-    await other.open()
-    try:
-        first = PublishedUpdate("investigating", AT, "PSTU001")
-        assert await store.record_status_update("P1", first)
-        assert await other.latest_status_update("P1") == first
+    first = PublishedUpdate("investigating", AT, "PSTU001")
+    assert await store.record_status_update("P1", first)
+    assert await replica.latest_status_update("P1") == first
 
-        newer = PublishedUpdate("rolled back", AT + timedelta(minutes=5), "PSTU002")
-        assert await other.record_status_update("P1", newer)
-        late = PublishedUpdate("deploying a fix", AT + timedelta(minutes=1), "PSTU003")
-        assert not await store.record_status_update("P1", late)  # a webhook arriving late
+    newer = PublishedUpdate("rolled back", AT + timedelta(minutes=5), "PSTU002")
+    assert await replica.record_status_update("P1", newer)
+    late = PublishedUpdate("deploying a fix", AT + timedelta(minutes=1), "PSTU003")
+    assert not await store.record_status_update("P1", late)  # a webhook arriving late
 
-        assert await store.latest_status_update("P1") == newer
-        assert await store.latest_status_update("P2") is None
-    finally:
-        await other.close()
+    assert await store.latest_status_update("P1") == newer
+    assert await store.latest_status_update("P2") is None
 
 
 async def test_our_post_and_its_trimmed_echo_are_one_entry_whichever_comes_first(

@@ -117,16 +117,11 @@ async def test_claim_is_true_once(store: Store) -> None:
 
 
 async def test_fifty_concurrent_claims_from_two_stores_give_exactly_one_true(
-    store: Store, database_url: str
+    store: Store, replica: Store
 ) -> None:
-    other = Store(database_url)
-    await other.open()
-    try:
-        results = await asyncio.gather(
-            *((store if i % 2 else other).claim("event:Ev1") for i in range(50))
-        )
-    finally:
-        await other.close()
+    results = await asyncio.gather(
+        *((store if i % 2 else replica).claim("event:Ev1") for i in range(50))
+    )
     assert sorted(results) == [False] * 49 + [True]
 
 
@@ -269,18 +264,13 @@ async def test_a_storm_of_webhooks_is_accepted_together_in_the_order_it_arrived(
 
 
 async def test_one_event_delivered_to_two_replicas_at_once_is_accepted_by_one(
-    store: Store, database_url: str
+    store: Store, replica: Store
 ) -> None:
-    other = Store(database_url)
-    await other.open()
-    try:
-        for n in range(20):  # the two inserts race differently each time
-            answers = await asyncio.gather(
-                store.accept_event(f"E{n}", "{}"), other.accept_event(f"E{n}", "{}")
-            )
-            assert sorted(answers) == [False, True]
-    finally:
-        await other.close()
+    for n in range(20):  # the two inserts race differently each time
+        answers = await asyncio.gather(
+            store.accept_event(f"E{n}", "{}"), replica.accept_event(f"E{n}", "{}")
+        )
+        assert sorted(answers) == [False, True]
 
 
 async def test_take_event_is_exclusive_until_the_lease_expires_and_closed_once_finished(
