@@ -94,8 +94,7 @@ class RecentActions:
         say so beforehand, `about_to`) that its webhook is our echo."""
         action = outcome.last_action
         stored = StoredAction(action.who, outcome.verb.value, outcome.detail, action.at)
-        await self._store.set_last_action(outcome.incident.id, stored)
-        await self._store.note_own_action(outcome.incident.id, outcome.verb.value)
+        await self._store.record_own_action(outcome.incident.id, stored)
 
     async def last(self, incident_id: str) -> LastAction | None:
         stored = await self._store.last_action(incident_id)

@@ -75,8 +75,15 @@ class SharedCardState(StorePlumbing):
         )
         return {str(row.incident_id): _last_action(row) for row in rows}
 
-    async def set_last_action(self, incident_id: str, action: LastAction) -> None:
-        """Keep `action` unless a later one is stored already (webhooks arrive late)."""
+    async def record_own_action(self, incident_id: str, action: LastAction) -> None:
+        """After our action, in one transaction: the incident's last action (kept unless a
+        later one is stored already: webhooks arrive late) and, as `note_own_action`, that
+        its webhook is our echo."""
+        async with self._transaction() as conn:
+            await conn.execute(self._last_action_upsert(incident_id, action))
+            await conn.execute(self._own_action_upsert(incident_id, action.verb))
+
+    def _last_action_upsert(self, incident_id: str, action: LastAction) -> sa.Executable:
         if action.at.tzinfo is None:
             raise ValueError("LastAction.at must be an aware datetime")
         values = {
@@ -86,12 +93,10 @@ class SharedCardState(StorePlumbing):
             "at": action.at,
         }
         insert = self._insert(last_actions).values(incident_id=incident_id, **values)
-        await self._count(
-            insert.on_conflict_do_update(
-                index_elements=[last_actions.c.incident_id],
-                set_=values,
-                where=last_actions.c.at <= action.at,
-            )
+        return insert.on_conflict_do_update(
+            index_elements=[last_actions.c.incident_id],
+            set_=values,
+            where=last_actions.c.at <= action.at,
         )
 
     # -- the incident's latest status update
@@ -167,12 +172,13 @@ class SharedCardState(StorePlumbing):
 
     async def note_own_action(self, incident_id: str, verb: str) -> None:
         """Record, before writing to PagerDuty, that we are doing `verb` to the incident."""
+        await self._count(self._own_action_upsert(incident_id, verb))
+
+    def _own_action_upsert(self, incident_id: str, verb: str) -> sa.Executable:
         now = utc_now()
         insert = self._insert(own_actions).values(incident_id=incident_id, verb=verb, at=now)
-        await self._count(
-            insert.on_conflict_do_update(
-                index_elements=[own_actions.c.incident_id, own_actions.c.verb], set_={"at": now}
-            )
+        return insert.on_conflict_do_update(
+            index_elements=[own_actions.c.incident_id, own_actions.c.verb], set_={"at": now}
         )
 
     async def is_own_echo(self, incident_id: str, verb: str, window: timedelta) -> bool:

@@ -19,17 +19,18 @@ async def test_a_card_has_no_digest_until_one_is_set_and_then_the_newest(store: 
     assert await store.card_digest(CardRef("C1", "2.2")) is None  # a new message starts blank
 
 
-async def test_the_last_action_is_shared_between_two_stores_and_a_late_one_never_wins(
+async def test_our_last_action_is_shared_between_two_stores_and_a_late_one_never_wins(
     store: Store, replica: Store
 ) -> None:
     at = datetime(2026, 1, 1, 12, tzinfo=UTC)
     newer = LastAction("Alice Adams", "ack", "", at)
-    await store.set_last_action("P1", newer)
+    await store.record_own_action("P1", newer)
     assert await replica.last_action("P1") == newer
-    await replica.set_last_action("P1", LastAction("Bob", "resolve", "done", at - LEASE))
+    assert await replica.is_own_echo("P1", "ack", timedelta(seconds=60))
+    await replica.record_own_action("P1", LastAction("Bob", "resolve", "done", at - LEASE))
     assert await store.last_action("P1") == newer
     resolved = LastAction("Bob", "resolve", "fixed", at + LEASE)
-    await replica.set_last_action("P1", resolved)
+    await replica.record_own_action("P1", resolved)
     assert await store.last_action("P1") == resolved
     assert await store.last_action("P2") is None
 
@@ -47,7 +48,7 @@ async def test_the_digests_and_last_actions_of_open_cards_are_read_in_one_go(
     for card, digest in ((open_here, "aaa"), (open_there, "bbb"), (closed, "ccc")):
         await store.set_card_digest(card, digest)
     for incident_id in ("P1", "P2", "P4"):  # P4 has no card at all
-        await store.set_last_action(incident_id, LastAction("Alice", "ack", "", at))
+        await store.record_own_action(incident_id, LastAction("Alice", "ack", "", at))
 
     assert await store.open_card_digests() == {open_here: "aaa", open_there: "bbb"}
     assert await store.last_actions_with_open_cards() == {"P1": LastAction("Alice", "ack", "", at)}
