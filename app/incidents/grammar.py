@@ -145,6 +145,13 @@ def without_mention_of(bot_user_id: str, text: str) -> str:
     return re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^<>]{{0,200}})?>", " ", text)
 
 
+def mentioned_verb(text: str) -> Verb:
+    """The verb a mention asks for, known before its thread is read (so that a stranger is
+    refused first); a word that is no verb fails as `parse_mention` would."""
+    first = Words(text).take()
+    return Verb.HELP if first is None else _verb(first)
+
+
 def parse_mention(text: str, thread_incident: str | None) -> ParsedCommand:
     """`@incident-bot <verb> ...`. In a card's thread a mention that names an incident acts on
     that one; only one naming none falls back to the card's (`thread_incident`). A bare

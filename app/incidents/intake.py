@@ -25,6 +25,7 @@ from app.incidents.cards import IncidentCards
 from app.incidents.grammar import (
     ParsedCommand,
     Verb,
+    mentioned_verb,
     parse_command,
     parse_mention,
     without_mention_of,
@@ -109,10 +110,13 @@ class Intake:
         thread_ts: str | None,
     ) -> Reply:
         """`@incident-bot <verb> ...`: in a card's thread the incident is the card's."""
-        incident_id = (
-            await self._cards.incident_in_thread(channel, thread_ts) if thread_ts else None
-        )
-        command = parse_mention(without_mention_of(bot_user_id, text), incident_id)
+        text = without_mention_of(bot_user_id, text)
+        verb, incident_id = mentioned_verb(text), None
+        if thread_ts and verb.needs_incident:
+            asked = Request(ParsedCommand(verb), person, channel, Way.MENTION)
+            await self._admit_workspace(asked, "")  # before the thread is read for them
+            incident_id = await self._cards.incident_in_thread(channel, thread_ts)
+        command = parse_mention(text, incident_id)
         origin = CardRef(channel, thread_ts) if incident_id and thread_ts else None
         return await self.handle(Request(command, person, channel, Way.MENTION, origin))
 

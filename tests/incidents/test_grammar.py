@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.errors import UsageError
-from app.incidents.grammar import Verb, parse_command, parse_mention
+from app.incidents.grammar import Verb, mentioned_verb, parse_command, parse_mention
 from app.incidents.words import as_typed
 
 _SLACK_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
@@ -117,3 +117,20 @@ def test_any_note_text_arrives_exactly_as_typed(typed: str) -> None:
 def test_parsing_any_text_raises_nothing_but_a_usage_error(text: str, thread: str | None) -> None:
     for parse in (parse_command, lambda t: parse_mention(t, thread)):
         _refusal_of(parse, text)
+
+
+VERB_WORDS = st.sampled_from([*Verb, "ack mine", "ACK", "Resolve", "nonsense", ""])
+
+
+@settings(max_examples=300, deadline=None)
+@given(VERB_WORDS, st.text(max_size=100))
+def test_the_verb_known_before_the_thread_is_read_is_the_one_the_mention_runs(
+    first: str, rest: str
+) -> None:
+    """A stranger's mention is refused under this verb before the thread is read."""
+    text = f"{first} {rest}"
+    try:
+        parsed = parse_mention(text, "PT4KHLK").verb
+    except UsageError:
+        return
+    assert mentioned_verb(text) == (Verb.ACK if parsed is Verb.ACK_MINE else parsed)

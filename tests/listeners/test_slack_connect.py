@@ -225,6 +225,16 @@ async def test_a_person_of_another_organisation_is_refused_on_every_way_in_and_a
     ]
 
 
+async def test_a_strangers_mention_in_a_thread_is_refused_before_the_thread_is_read(
+    bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn, card_thread: None
+) -> None:
+    """Reading a thread costs a Tier 3 Slack call that the bot's own cards need."""
+    await Stranger(grid=False, pagerduty=pagerduty).mention(bot, "ack")
+
+    await slack.wait_for(lambda s: any(REFUSED in line for line in told(s)))
+    assert slack.calls_to("conversations.replies") == []
+
+
 @pytest.mark.parametrize("button", [ActionId.RESOLVE, ActionId.REASSIGN])
 async def test_a_strangers_click_on_a_modal_button_opens_no_form_to_fill_in(
     button: ActionId, bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn
