@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -114,13 +113,15 @@ class Service:
         settings = self.settings
         await self.store.open()
         # With an app-level token Slack's traffic arrives over Socket Mode. Its handler
-        # needs the running loop, so it is made here, not at build time.
-        socket_mode = (
-            AsyncSocketModeHandler(self.bolt, settings.slack_app_token.get_secret_value())
-            if settings.slack_app_token
-            else None
-        )
-        if socket_mode is not None:
+        # needs the running loop, so it is made here, not at build time; and only a bot
+        # that uses it imports it.
+        socket_mode = None
+        if settings.slack_app_token:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            socket_mode = AsyncSocketModeHandler(
+                self.bolt, settings.slack_app_token.get_secret_value()
+            )
             await socket_mode.connect_async()
         # Ready as soon as the store is open: catching up (stored events, the first
         # reconcile) is the worker's first step, in the background.

@@ -4,6 +4,7 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -113,3 +114,33 @@ async def test_a_start_and_a_request_log_clean_json_lines_once_each(
     assert len([e for e in entries if "/healthz" in e["message"]]) == 1
     assert not [e for e in entries if "color_message" in e]
     assert not [e for e in entries if "\x1b[" in json.dumps(e)]
+
+
+def test_the_http_bot_on_sqlite_builds_without_what_only_other_setups_need(
+    tmp_path: Path,
+) -> None:
+    """Each of these is paid at every start by the setups that need it only: Socket Mode
+    (SLACK_APP_TOKEN), PostgreSQL, YAML files (USER_MAP_FILE and the like)."""
+    builds = (
+        "import sys\n"
+        "from app.settings import load_settings\n"
+        "from app.web import create_app\n"
+        "create_app(load_settings())\n"
+        "optional = ('slack_sdk.socket_mode', 'asyncpg', 'sqlalchemy.dialects.postgresql',"
+        " 'yaml')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(optional)))\n"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PAGERDUTY_"))}
+    env = {
+        **clean,
+        "PYTHONPATH": str(REPO),
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "PAGERDUTY_API_TOKEN": PAGERDUTY_TOKEN,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/bot.db",
+    }
+    built = subprocess.run(  # noqa: S603 - our own code, in a fresh interpreter
+        [sys.executable, "-c", builds], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert built.returncode == 0, built.stderr
+    assert built.stdout.strip() == "[]"
