@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -123,6 +124,13 @@ class Service:
                 self.bolt, settings.slack_app_token.get_secret_value()
             )
             await socket_mode.connect_async()
+        # One pool of kept-alive connections for every Slack Web API call: without a session
+        # slack_sdk opens (and over HTTPS, handshakes) a new connection for each call. It
+        # needs the running loop, so it is made here.
+        slack_session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.bolt.client.timeout)
+        )
+        self.bolt.client.session = slack_session
         # Ready as soon as the store is open: catching up (stored events, the first
         # reconcile) is the worker's first step, in the background.
         worker = asyncio.create_task(
@@ -149,5 +157,6 @@ class Service:
                 await worker
             await self.posting.close()
             await self.sync.release()
+            await slack_session.close()
             await self.pagerduty.aclose()
             await self.store.close()

@@ -73,6 +73,7 @@ class SlackCall:
     method: str
     args: dict[str, Any]
     headers: dict[str, str]
+    peer: str = ""  # the caller's address and port: one per connection
 
 
 @dataclass
@@ -191,9 +192,9 @@ class SlackStandIn:
     async def _api(self, request: Request) -> Response:
         method = request.path_params["method"]
         args = await _arguments(request)
-        self.calls.append(
-            SlackCall(method, args, {k.lower(): v for k, v in request.headers.items()})
-        )
+        peer = f"{request.client.host}:{request.client.port}" if request.client else ""
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        self.calls.append(SlackCall(method, args, headers, peer))
         await pause(request, self.latency)
         if fault := self._take_fault(method):
             return JSONResponse(fault.body, fault.status, headers=fault.headers)

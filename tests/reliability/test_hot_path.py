@@ -1,6 +1,7 @@
-"""What a warm bot repeats for every request must not grow with the requests: here, imports.
-Python does not remember a failed import, so a lookup that fails on every request (as
-httpcore's for sniffio did, encode/httpcore#1103) searches every path entry each time."""
+"""What a warm bot repeats for every request must not grow with the requests: imports and
+connections. Python does not remember a failed import, so a lookup that fails on every
+request (as httpcore's for sniffio did, encode/httpcore#1103) searches every path entry
+each time; a connection per Slack call is a TLS handshake per call in production."""
 
 import importlib.abc
 import sys
@@ -43,3 +44,16 @@ async def test_a_second_command_and_click_import_nothing(bot: Bot, slack: SlackS
         await slack.wait_for(lambda s: "already acknowledged" in s.responses[-1]["text"])
     assert "second" in reply["text"]
     assert names == []
+
+
+async def test_slack_web_api_calls_share_kept_alive_connections(
+    bot: Bot, slack: SlackStandIn
+) -> None:
+    card = await show_card(bot, slack)
+    for text in ("note 123 one", "note 123 two", "note 123 three"):
+        await bot.reply_to(text)
+    await bot.click(card, ActionId.ACKNOWLEDGE)
+    await slack.wait_for(lambda s: len(s.calls_to("chat.update")) >= 4)
+    calls = [call for call in slack.calls if call.method.startswith("chat.")]
+    assert len(calls) >= 8
+    assert len({call.peer for call in calls}) <= 2  # one, or two where calls overlapped
