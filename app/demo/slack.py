@@ -94,6 +94,7 @@ class SlackStandIn:
         self.calls: list[SlackCall] = []
         self.responses: list[dict[str, Any]] = []
         self.hook_paths: list[str] = []  # where each of `responses` was posted (its user)
+        self.hook_peers: list[str] = []  # and from which connection
         self.views: dict[str, dict[str, Any]] = {}  # open modals by view id, with trigger_id
         self.users: dict[str, dict[str, Any]] = {}
         self.messages: dict[str, list[dict[str, Any]]] = {}
@@ -192,9 +193,8 @@ class SlackStandIn:
     async def _api(self, request: Request) -> Response:
         method = request.path_params["method"]
         args = await _arguments(request)
-        peer = f"{request.client.host}:{request.client.port}" if request.client else ""
         headers = {k.lower(): v for k, v in request.headers.items()}
-        self.calls.append(SlackCall(method, args, headers, peer))
+        self.calls.append(SlackCall(method, args, headers, _peer(request)))
         await pause(request, self.latency)
         if fault := self._take_fault(method):
             return JSONResponse(fault.body, fault.status, headers=fault.headers)
@@ -219,6 +219,7 @@ class SlackStandIn:
     async def _hook(self, request: Request) -> Response:
         self.responses.append(json.loads(await request.body() or b"{}"))
         self.hook_paths.append(request.path_params["rest"])
+        self.hook_peers.append(_peer(request))
         return PlainTextResponse("ok")
 
     def _take_fault(self, method: str) -> _Fault | None:
@@ -368,3 +369,8 @@ def seed_default_slack(slack: SlackStandIn) -> None:
     slack.set_user("U0CAROL03", "carol@example.com", name="carol")
     slack.set_user("U0HIDDEN1", None, name="hidden")
     slack.set_user("U0NOPD001", "nobody@example.com", name="nobody")  # not in PagerDuty
+
+
+def _peer(request: Request) -> str:
+    """The caller's address and port: one per connection."""
+    return f"{request.client.host}:{request.client.port}" if request.client else ""

@@ -17,6 +17,7 @@ from typing import Any
 
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from app.blocks.modals import notice_modal
 from app.errors import SLACK_FAILURES, BotError, StoppedByShutdown, slack_error_reason
@@ -41,12 +42,12 @@ SOMETHING_BROKE = (
 
 @dataclass(frozen=True)
 class Audience:
-    """Where a request's answers go: its `respond` (response_url) when it has one, else
-    ephemerals to `user` in `channel` (in `thread_ts`'s thread), public lines there too."""
+    """Where a request's answers go: its response_url (Bolt's `respond`'s) when it has one,
+    else ephemerals to `user` in `channel` (in `thread_ts`'s thread), public lines there."""
 
     channel: str | None
     user: str | None
-    respond: AsyncRespond | None = None
+    response_url: str | None = None
     thread_ts: str | None = None
 
     @classmethod
@@ -56,8 +57,8 @@ class Audience:
             body.get("channel_id") or (body.get("channel") or {}).get("id") or event.get("channel")
         )
         user = body.get("user_id") or (body.get("user") or {}).get("id") or event.get("user")
-        usable = respond if respond is not None and respond.response_url else None
-        return cls(channel, user, usable, event.get("thread_ts"))
+        response_url = respond.response_url if respond is not None else None
+        return cls(channel, user, response_url or None, event.get("thread_ts"))
 
 
 class Reporter:
@@ -110,8 +111,8 @@ class Reporter:
         the person."""
         if reply.public:
             text = "\n".join(reply.public)
-            if audience.respond is not None:
-                await audience.respond(text=text, response_type="in_channel")
+            if audience.response_url:
+                await self._respond(audience.response_url, text=text, response_type="in_channel")
             elif audience.channel:
                 await self._slack.chat_postMessage(
                     channel=audience.channel, thread_ts=public_ts, text=text
@@ -156,9 +157,13 @@ class Reporter:
     async def _tell(
         self, audience: Audience, text: str, blocks: list[dict[str, Any]] | None = None
     ) -> None:
-        if audience.respond is not None:
-            await audience.respond(
-                text=text, blocks=blocks, response_type="ephemeral", replace_original=False
+        if audience.response_url:
+            await self._respond(
+                audience.response_url,
+                text=text,
+                blocks=blocks,
+                response_type="ephemeral",
+                replace_original=False,
             )
         elif audience.channel and audience.user:
             await self._slack.chat_postEphemeral(
@@ -168,3 +173,9 @@ class Reporter:
                 blocks=blocks,
                 thread_ts=audience.thread_ts,
             )
+
+    async def _respond(self, response_url: str, **message: Any) -> None:
+        """Through the Web API client's kept-alive connections: Bolt's `respond` opens a new
+        connection (a TLS handshake) for every answer."""
+        webhook = AsyncWebhookClient(response_url, session=self._slack.session)
+        await webhook.send_dict({k: v for k, v in message.items() if v is not None})

@@ -46,9 +46,10 @@ async def test_a_second_command_and_click_import_nothing(bot: Bot, slack: SlackS
     assert names == []
 
 
-async def test_slack_web_api_calls_share_kept_alive_connections(
+async def test_slack_web_api_calls_and_answers_share_kept_alive_connections(
     bot: Bot, slack: SlackStandIn
 ) -> None:
+    """Answers to commands go to their response_url, Slack's other host."""
     card = await show_card(bot, slack)
     for text in ("note 123 one", "note 123 two", "note 123 three"):
         await bot.reply_to(text)
@@ -57,3 +58,5 @@ async def test_slack_web_api_calls_share_kept_alive_connections(
     calls = [call for call in slack.calls if call.method.startswith("chat.")]
     assert len(calls) >= 8
     assert len({call.peer for call in calls}) <= 2  # one, or two where calls overlapped
+    assert len(slack.hook_peers) >= 3
+    assert len(set(slack.hook_peers)) <= 2
