@@ -140,13 +140,21 @@ def settings(pagerduty: PagerDutyStandIn, slack: SlackStandIn, tmp_path: Path) -
     )
 
 
+@asynccontextmanager
+async def opened_store(database_url: str) -> AsyncIterator[Store]:
+    store = Store(database_url)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 @pytest.fixture
 async def audit(settings: Settings) -> AsyncIterator[Store]:
     """The store the bot under test writes its audit trail to."""
-    store = Store(settings.database_url)
-    await store.open()
-    yield store
-    await store.close()
+    async with opened_store(settings.database_url) as store:
+        yield store
 
 
 def _routes_file(tmp_path: Path) -> Path:

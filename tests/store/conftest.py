@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from app.store import Store
-from tests.conftest import postgres_schema
+from tests.conftest import opened_store, postgres_schema
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -25,20 +25,12 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 @pytest.fixture
 async def store(database_url: str) -> AsyncIterator[Store]:
-    store = Store(database_url)
-    await store.open()
-    try:
+    async with opened_store(database_url) as store:
         yield store
-    finally:
-        await store.close()
 
 
 @pytest.fixture
 async def replica(database_url: str) -> AsyncIterator[Store]:
     """A second store on the same database: another replica, or this one after a restart."""
-    other = Store(database_url)
-    await other.open()
-    try:
+    async with opened_store(database_url) as other:
         yield other
-    finally:
-        await other.close()
