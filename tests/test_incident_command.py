@@ -430,10 +430,26 @@ async def test_a_storm_from_one_person_looks_them_and_the_incident_up_once(
     await slack.wait_for(lambda s: len(s.responses) == 20)
     assert len(slack.calls_to("users.info")) == 1
     assert len(pagerduty.requests_to("GET", "/users")) == 1
-    assert len(pagerduty.requests_to("GET", "/incidents/123")) == 1  # number -> id, once
+    # One read tells the number's id and is every note's fresh read; none by id after it.
+    assert len(pagerduty.requests_to("GET", "/incidents/123")) == 1
+    assert pagerduty.requests_to("GET", f"/incidents/{INCIDENT_123}") == []
     assert sorted(n["content"] for n in pagerduty.notes[INCIDENT_123]) == sorted(
         f"storm {n}" for n in range(20)
     )
+
+
+async def test_notes_share_a_read_only_while_it_is_in_flight(
+    bot: Bot, pagerduty: PagerDutyStandIn, slack: SlackStandIn
+) -> None:
+    pagerduty.latency = 0.1
+    await asyncio.gather(*(bot.command(f"note {INCIDENT_123} storm {n}") for n in range(10)))
+    await slack.wait_for(lambda s: len(s.responses) == 10)
+    assert len(pagerduty.requests_to("GET", f"/incidents/{INCIDENT_123}")) == 1
+
+    # A note after that read finished reads the incident again: nothing is kept.
+    await bot.reply_to(f"note {INCIDENT_123} later")
+    assert len(pagerduty.requests_to("GET", f"/incidents/{INCIDENT_123}")) == 2
+    assert len(pagerduty.notes[INCIDENT_123]) == 11
 
 
 # --- text exactly as typed (Slack escapes `&`, `<`, `>` in command text) ----------------

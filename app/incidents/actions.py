@@ -123,7 +123,7 @@ class IncidentActions(ActionFamily):
     async def show(
         self, actor: VerifiedUser, ref: str, command: ParsedCommand, seen: CardState | None
     ) -> Outcome:
-        incident = await self._pagerduty.get_incident(ref)
+        incident = await self._locks.current(ref)
         await self._authorize(actor, Verb.SHOW, incident)
         return Outcome(actor, incident, Verb.SHOW)
 
@@ -282,7 +282,7 @@ class IncidentActions(ActionFamily):
     ) -> Outcome:
         # A note changes no state and checks none, so it skips the incident's lock: in a
         # storm, notes must not queue behind each other's PagerDuty round trips.
-        incident = await self._pagerduty.get_incident(await self._locks.incident_id(ref))
+        incident = await self._locks.current(ref)
         await self._authorize(actor, Verb.NOTE, incident)
         await self._recent.about_to(incident.id, Verb.NOTE)
         await self._pagerduty.add_note(incident.id, actor.email, command.text)

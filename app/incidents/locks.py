@@ -1,6 +1,8 @@
 """`fresh(ref)`: the incident as PagerDuty has it now, while no other action of ours on it
 runs (an asyncio lock within this process, the store's lock across replicas), so the
-second of two simultaneous clicks reads the first one's result."""
+second of two simultaneous clicks reads the first one's result. `current(ref)`: the same
+read without the lock, shared by everyone who asks while it is in flight, for what changes
+no state (a note, a status update, show)."""
 
 import asyncio
 import copy
@@ -28,7 +30,7 @@ class IncidentLocks:
         self._store = store
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._ids_by_number: OrderedDict[str, str] = OrderedDict()
-        self._id_lookups: SingleFlight[str, str] = SingleFlight()
+        self._reads: SingleFlight[str, Incident] = SingleFlight()
 
     def reading_with(self, pagerduty: PagerDutyClient) -> "IncidentLocks":
         """The same locks, reading through another client (the background budget's)."""
@@ -51,24 +53,36 @@ class IncidentLocks:
             else:
                 self._locks[incident_id] = (lock, users - 1)
 
+    async def current(self, ref: str) -> Incident:
+        """A read that started after the asker's request arrived, or was in flight when it
+        did: fresh enough to check a note against, and a storm of notes on one incident
+        costs one read per PagerDuty round trip instead of one per note."""
+        return await self._read(self._remembered_id(ref) or ref)
+
     async def incident_id(self, ref: str) -> str:
         """Writes need the id; an incident's number never changes, so remember it."""
+        return self._remembered_id(ref) or (await self._read(ref)).id
+
+    def _remembered_id(self, ref: str) -> str | None:
+        """`ref` itself if it is an id, a number's id if known, else None."""
         if INCIDENT_ID.fullmatch(ref):
             return ref
         if not (ref.isascii() and ref.isdigit()):
             # Every way in parses or checks its ref; this is the last line before a URL path.
             raise UsageError(f"`{escape(ref[:40])}` is not an incident number or id.")
-        known = self._ids_by_number.get(ref)
-        if known is None:
-            known = await self._id_lookups.run(ref, lambda: self._look_up_id(ref))
-        return known
+        return self._ids_by_number.get(ref)
 
-    async def _look_up_id(self, ref: str) -> str:
-        incident_id = (await self._pagerduty.get_incident(ref)).id
-        self._ids_by_number[ref] = incident_id
-        if len(self._ids_by_number) > _IDS_REMEMBERED:
-            self._ids_by_number.popitem(last=False)
-        return incident_id
+    async def _read(self, ref: str) -> Incident:
+        """One read per ref in flight, however many ask; a number's read also tells its id."""
+        return await self._reads.run(ref, lambda: self._read_and_remember(ref))
+
+    async def _read_and_remember(self, ref: str) -> Incident:
+        incident = await self._pagerduty.get_incident(ref)
+        if ref != incident.id:
+            self._ids_by_number[ref] = incident.id
+            if len(self._ids_by_number) > _IDS_REMEMBERED:
+                self._ids_by_number.popitem(last=False)
+        return incident
 
     @asynccontextmanager
     async def _across_replicas(self, incident_id: str) -> AsyncIterator[None]:

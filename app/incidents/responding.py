@@ -152,7 +152,7 @@ class Responding(ActionFamily):
         self, actor: VerifiedUser, ref: str, command: ParsedCommand, seen: CardState | None
     ) -> Outcome:
         # Like a note, a status update changes no state, so it skips the incident's lock.
-        incident = await self._pagerduty.get_incident(await self._locks.incident_id(ref))
+        incident = await self._locks.current(ref)
         await self._authorize(actor, Verb.UPDATE, incident.urgency, incident.incident_number)
         update = await self._pagerduty.create_status_update(incident.id, actor.email, command.text)
         await self._status_updates.record(incident.id, update)
