@@ -33,6 +33,9 @@ from tests.standins.contracts import CONTRACTS_DIR
 
 WARM_UP_REQUESTS = 5
 SCENARIOS = ("slash", "storm", "restart", "crash", "replicas")
+# The bot may take this long after SIGTERM by design: uvicorn's 10 s for open requests,
+# then SHUTDOWN_GRACE_SECONDS (default 20 s) for the actions they started; +5 s to exit.
+BOT_STOP_CAP_S = 35.0
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -247,11 +250,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 results["bot_log_tail"] = bot.log_tail(10)
             finally:
                 for server in servers:
-                    await server.stop()
+                    cap = BOT_STOP_CAP_S if server.name == "bot" else 15.0
+                    await server.stop(cap)
                     results[f"{server.name}_stop"] = {
                         "seconds": server.stop_seconds,
                         "forced": server.stop_forced,
+                        "cap": cap,
                     }
+    if "burst" in results:
+        results["burst"]["notes_landed_by_exit"] = sum(
+            c.startswith("bench burst ") for _, c in pagerduty.landed
+        )
     results["pagerduty"] = {
         "requests": len(pagerduty.requests),
         "peak_per_minute": pagerduty.peak_per_minute(),

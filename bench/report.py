@@ -138,7 +138,14 @@ def table(results: dict[str, Any]) -> str:
         f"start -> /readyz: bot {results['bot_start_to_ready_s']:.2f} s "
         f"(floor {results['floor_start_to_ready_s']:.2f} s); bot SIGTERM -> exit "
         f"{_fmt(results['bot_stop']['seconds'])} s"
-        + (" (SIGKILLed after 15 s)" if results["bot_stop"]["forced"] else ""),
+        + (
+            f" (SIGKILLed after {results['bot_stop']['cap']:.0f} s)"
+            if results["bot_stop"]["forced"]
+            else ""
+        ),
+        f"  burst notes made in PagerDuty: {b.get('notes_landed_by_end', '?')}/{b['requests']}"
+        f" when the burst's last answer came, {b.get('notes_landed_by_exit', '?')}/"
+        f"{b['requests']} when the bot had exited (actions in flight finish after SIGTERM)",
         "",
         "targets:",
     ]

@@ -62,7 +62,7 @@ class Server:
     started_at: float  # perf_counter just before exec
     ready_seconds: float = 0.0
     stop_seconds: float | None = None  # SIGTERM -> exit
-    stop_forced: bool = False  # still running 15 s after SIGTERM, so SIGKILLed
+    stop_forced: bool = False  # still running `cap` s after SIGTERM, so SIGKILLed
 
     @property
     def pid(self) -> int:
@@ -86,14 +86,14 @@ class Server:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         return ""
 
-    async def stop(self) -> None:
-        """SIGTERM (uvicorn's graceful stop), then SIGKILL if it lingers past 15 s."""
+    async def stop(self, cap: float = 15.0) -> None:
+        """SIGTERM (uvicorn's graceful stop), then SIGKILL if it lingers past `cap` s."""
         if self.process.returncode is not None:
             return
         started = time.perf_counter()
         self.process.send_signal(signal.SIGTERM)
         try:
-            async with asyncio.timeout(15):
+            async with asyncio.timeout(cap):
                 await self.process.wait()
         except TimeoutError:
             self.process.kill()
