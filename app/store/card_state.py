@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from app.store.group_commit import GroupCommit
 from app.store.plumbing import StorePlumbing, utc_now
 from app.store.records import CardRef, LastAction, PostDecision, PostTurn, PublishedUpdate
 from app.store.schema import (
@@ -24,6 +25,10 @@ from app.store.schema import (
 
 
 class SharedCardState(StorePlumbing):
+    def __init__(self) -> None:
+        super().__init__()
+        self._noting = GroupCommit(self._note_own_actions)
+
     # -- digests: what a card message shows, to skip a redraw that would change nothing
 
     async def card_digest(self, card: CardRef) -> str | None:
@@ -81,7 +86,7 @@ class SharedCardState(StorePlumbing):
         its webhook is our echo."""
         async with self._transaction() as conn:
             await conn.execute(self._last_action_upsert(incident_id, action))
-            await conn.execute(self._own_action_upsert(incident_id, action.verb))
+            await conn.execute(self._own_action_upsert((incident_id, action.verb)))
 
     def _last_action_upsert(self, incident_id: str, action: LastAction) -> sa.Executable:
         if action.at.tzinfo is None:
@@ -171,14 +176,25 @@ class SharedCardState(StorePlumbing):
     # -- echo suppression: "we just did <verb> to this incident"
 
     async def note_own_action(self, incident_id: str, verb: str) -> None:
-        """Record, before writing to PagerDuty, that we are doing `verb` to the incident."""
-        await self._count(self._own_action_upsert(incident_id, verb))
+        """Record, before writing to PagerDuty, that we are doing `verb` to the incident.
+        Notes taken together (a storm of notes waking on one shared read) share one
+        transaction, so a command's claim never queues behind dozens of them."""
+        await self._noting((incident_id, verb))
 
-    def _own_action_upsert(self, incident_id: str, verb: str) -> sa.Executable:
+    async def _note_own_actions(self, actions: list[tuple[str, str]]) -> list[None]:
+        await self._count(self._own_action_upsert(*dict.fromkeys(actions)))
+        return [None] * len(actions)
+
+    def _own_action_upsert(self, *actions: tuple[str, str]) -> sa.Executable:
+        """(incident id, verb) pairs, each at most once (one statement may not touch a row
+        twice on PostgreSQL)."""
         now = utc_now()
-        insert = self._insert(own_actions).values(incident_id=incident_id, verb=verb, at=now)
-        return insert.on_conflict_do_update(
-            index_elements=[own_actions.c.incident_id, own_actions.c.verb], set_={"at": now}
+        insert = self._insert(own_actions)
+        return insert.values(
+            [{"incident_id": incident_id, "verb": verb, "at": now} for incident_id, verb in actions]
+        ).on_conflict_do_update(
+            index_elements=[own_actions.c.incident_id, own_actions.c.verb],
+            set_={"at": insert.excluded.at},
         )
 
     async def is_own_echo(self, incident_id: str, verb: str, window: timedelta) -> bool:

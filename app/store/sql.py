@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.store.card_state import SharedCardState
 from app.store.connecting import async_url, open_engine, unavailable
+from app.store.group_commit import GroupCommit
 from app.store.inbox import WebhookInbox
 from app.store.plumbing import utc_now
 from app.store.records import (
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 class Store(SharedCardState, WebhookInbox):
     def __init__(self, database_url: str, retention: Retention | None = None) -> None:
         super().__init__()
+        self._claiming = GroupCommit(self._claim_all)
         self._url, self._connect_args = async_url(database_url)
         self._retention = retention or Retention()
         self._postgres = self._url.get_backend_name() == "postgresql"
@@ -103,9 +105,21 @@ class Store(SharedCardState, WebhookInbox):
     # -- exactly-once claims
 
     async def claim(self, key: str) -> bool:
-        """True for the first caller only, across every process sharing the database."""
-        insert = self._insert(claims).values(key=key, claimed_at=utc_now())
-        return await self._count(insert.on_conflict_do_nothing()) == 1
+        """True for the first caller only, across every process sharing the database.
+        Every request claims before it is answered; claims made together (a burst of
+        commands) share one transaction."""
+        return await self._claiming(key)
+
+    async def _claim_all(self, keys: list[str]) -> list[bool]:
+        first: dict[str, int] = {}  # each key's first arrival in the batch
+        for arrived, key in enumerate(keys):
+            first.setdefault(key, arrived)
+        now = utc_now()
+        insert = self._insert(claims).values([{"key": key, "claimed_at": now} for key in first])
+        async with self._transaction() as conn:
+            stored = await conn.execute(insert.on_conflict_do_nothing().returning(claims.c.key))
+            inserted = set(stored.scalars())
+        return [key in inserted and first[key] == arrived for arrived, key in enumerate(keys)]
 
     async def prune(self, older_than: timedelta) -> int:
         """Forget claims older than `older_than`; returns how many."""

@@ -67,6 +67,17 @@ async def test_an_action_noted_on_one_replica_is_an_echo_on_another_within_the_w
     assert not await replica.is_own_echo("P1", "ack", timedelta(seconds=60))
 
 
+async def test_actions_noted_together_are_each_an_echo(store: Store, replica: Store) -> None:
+    # A storm of notes on one incident wakes together; the same pair twice in one batch
+    # must not fail the statement (PostgreSQL refuses to touch a row twice in one).
+    noted = [("P1", "note")] * 20 + [("P2", "ack"), ("P1", "ack")]
+    await asyncio.gather(*(store.note_own_action(i, verb) for i, verb in noted))
+
+    for incident_id, verb in set(noted):
+        assert await replica.is_own_echo(incident_id, verb, timedelta(seconds=60))
+    assert not await replica.is_own_echo("P2", "note", timedelta(seconds=60))
+
+
 async def test_the_first_to_begin_a_post_posts_and_a_second_holder_waits(store: Store) -> None:
     assert (await store.begin_post("P1", "C1", "a", LEASE)).turn is PostTurn.POST
     assert (await store.begin_post("P1", "C1", "b", LEASE)).turn is PostTurn.BUSY

@@ -125,6 +125,25 @@ async def test_fifty_concurrent_claims_from_two_stores_give_exactly_one_true(
     assert sorted(results) == [False] * 49 + [True]
 
 
+async def test_claims_made_together_share_a_transaction_and_the_first_caller_wins(
+    store: Store,
+) -> None:
+    assert store._engine is not None
+    inserts: list[str] = []
+
+    def count_claim_inserts(_conn: object, _cursor: object, sql: str, *_: object) -> None:
+        if sql.startswith("INSERT INTO claims"):
+            inserts.append(sql)
+
+    sa.event.listen(store._engine.sync_engine, "before_cursor_execute", count_claim_inserts)
+    keys = [f"trigger:{n % 40}" for n in range(50)]  # 10 keys asked twice in the burst
+    results = await asyncio.gather(*(store.claim(key) for key in keys))
+
+    assert results == [True] * 40 + [False] * 10
+    assert len(inserts) <= 3  # the first alone, the rest as they queued behind it
+    assert not await store.claim("trigger:7")
+
+
 async def test_prune_forgets_old_claims(store: Store) -> None:
     await store.claim("a")
     await store.claim("b")
