@@ -26,6 +26,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SCHEMA_HEAD = "0003"
 MIGRATION_LOCK = 0x1_C1DE_B07  # pg_advisory_xact_lock key held while migrating
 SQLITE_BUSY_TIMEOUT_MS = 5000
+READ_ONLY = "incident_bot_read_only"  # execution option: a lone SELECT, no write lock
 PG_CONNECT_TIMEOUT_S = 10
 _DRIVER_ERRORS = (DBAPIError, PoolTimeout, OSError, sqlite3.Error)
 
@@ -92,8 +93,10 @@ def _sqlite_busy_timeout(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_begin_immediate(connection: Connection) -> None:
     """Every transaction takes SQLite's write lock up front. A deferred transaction that
     reads and then writes (INSERT … ON CONFLICT does) fails at once with "database is
-    locked" if another connection wrote meanwhile; the busy timeout never applies."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    locked" if another connection wrote meanwhile; the busy timeout never applies. A
+    connection marked READ_ONLY runs its one SELECT outside any transaction instead."""
+    if not connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 async def _enable_wal(engine: AsyncEngine) -> None:

@@ -12,6 +12,7 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.store.card_state import SharedCardState
-from app.store.connecting import async_url, open_engine, unavailable
+from app.store.connecting import READ_ONLY, async_url, open_engine, unavailable
 from app.store.group_commit import GroupCommit
 from app.store.inbox import WebhookInbox
 from app.store.plumbing import utc_now
@@ -42,6 +43,7 @@ class Store(SharedCardState, WebhookInbox):
     def __init__(self, database_url: str, retention: Retention | None = None) -> None:
         super().__init__()
         self._claiming = GroupCommit(self._claim_all)
+        self._recording = GroupCommit(self._record_all)
         self._url, self._connect_args = async_url(database_url)
         self._retention = retention or Retention()
         self._postgres = self._url.get_backend_name() == "postgresql"
@@ -84,8 +86,18 @@ class Store(SharedCardState, WebhookInbox):
                     yield conn
 
     async def _rows(self, statement: sa.Executable) -> list[sa.Row[Any]]:
-        async with self._transaction() as conn:
-            return list((await conn.execute(statement)).all())
+        """A SELECT's rows. On SQLite it takes no write lock and waits for no write: one
+        statement outside a transaction reads one snapshot (WAL), so reads (/readyz's
+        ping among them) never queue behind a storm of writes."""
+        if self._postgres:
+            async with self._transaction() as conn:
+                return list((await conn.execute(statement)).all())
+        if self._engine is None:
+            raise StoreUnavailable("the store is not open")
+        with unavailable():
+            async with self._engine.connect() as conn:
+                await conn.execution_options(**{READ_ONLY: True})
+                return list((await conn.execute(statement)).all())
 
     async def _count(self, statement: sa.Executable) -> int:
         """Rows changed: 0 when an ON CONFLICT or WHERE clause let nothing through."""
@@ -224,18 +236,14 @@ class Store(SharedCardState, WebhookInbox):
     # -- audit trail
 
     async def record(self, entry: AuditEntry) -> None:
+        """Entries recorded together (a storm of actions finishing) share one transaction."""
         if entry.at.tzinfo is None:
             raise ValueError("AuditEntry.at must be an aware datetime")
-        await self._count(
-            sa.insert(audit_log).values(
-                at=entry.at,
-                slack_user_id=entry.slack_user_id,
-                verb=entry.verb,
-                incident=entry.incident,
-                outcome=entry.outcome,
-                detail=entry.detail,
-            )
-        )
+        await self._recording(entry)
+
+    async def _record_all(self, entries: list[AuditEntry]) -> list[None]:
+        await self._count(sa.insert(audit_log).values([asdict(entry) for entry in entries]))
+        return [None] * len(entries)
 
     async def audit(self, *, incident: str | None = None, limit: int = 100) -> list[AuditEntry]:
         """Newest first; only `incident`'s entries when given."""

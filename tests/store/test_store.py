@@ -14,6 +14,7 @@ from alembic.script import ScriptDirectory
 
 from app.store import AuditEntry, CardRef, Forgotten, Retention, Store, StoreUnavailable
 from app.store.connecting import MIGRATIONS, SCHEMA_HEAD
+from app.store.schema import claims as claims_table
 from app.store.schema import metadata
 
 TINY = timedelta(milliseconds=50)
@@ -144,6 +145,26 @@ async def test_claims_made_together_share_a_transaction_and_the_first_caller_win
     assert not await store.claim("trigger:7")
 
 
+async def test_reads_and_readiness_do_not_wait_for_a_write_in_progress(store: Store) -> None:
+    await store.save_card("P1", CardRef("C1", "1.1"))
+    writing, done = asyncio.Event(), asyncio.Event()
+
+    async def long_write() -> None:
+        async with store._transaction() as conn:  # holds SQLite's write lock
+            await conn.execute(sa.delete(claims_table))
+            writing.set()
+            await done.wait()
+
+    writer = asyncio.create_task(long_write())
+    await writing.wait()
+    try:
+        assert await asyncio.wait_for(store.ping(), timeout=2)
+        assert await asyncio.wait_for(store.cards_for("P1"), timeout=2) == [CardRef("C1", "1.1")]
+    finally:
+        done.set()
+        await writer
+
+
 async def test_prune_forgets_old_claims(store: Store) -> None:
     await store.claim("a")
     await store.claim("b")
@@ -242,6 +263,26 @@ async def test_audit_is_newest_first_and_filtered_by_incident(store: Store) -> N
     assert [e.incident for e in await store.audit(incident="P1")] == ["P1"] * 3
     assert len(await store.audit(incident="P1", limit=2)) == 2
     assert await store.audit(incident="P9") == []
+
+
+async def test_audit_entries_recorded_together_are_each_kept_in_one_transaction(
+    store: Store,
+) -> None:
+    assert store._engine is not None
+    inserts: list[str] = []
+
+    def count_audit_inserts(_conn: object, _cursor: object, sql: str, *_: object) -> None:
+        if sql.startswith("INSERT INTO audit_log"):
+            inserts.append(sql)
+
+    sa.event.listen(store._engine.sync_engine, "before_cursor_execute", count_audit_inserts)
+    at = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    entries = [entry(at, f"P{n}") for n in range(30)]
+    await asyncio.gather(*(store.record(e) for e in entries))
+
+    assert len(inserts) <= 3  # the first alone, the rest as they queued behind it
+    # Same time: the newest first is the last recorded.
+    assert await store.audit(limit=100) == entries[::-1]
 
 
 async def test_audit_keeps_times_given_in_other_zones_as_utc(store: Store) -> None:
