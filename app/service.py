@@ -141,6 +141,7 @@ class Service:
             name="card-sync",
         )
         self.ready = True
+        opening_pagerduty = asyncio.create_task(self.pagerduty.open(), name="pagerduty-open")
         try:
             yield
         finally:
@@ -158,5 +159,6 @@ class Service:
             await self.posting.close()
             await self.sync.release()
             await slack_session.close()
+            await opening_pagerduty
             await self.pagerduty.aclose()
             await self.store.close()

@@ -76,6 +76,11 @@ class _LoopbackServer(uvicorn.Server):
         await self.lifespan.shutdown()
 
 
+def peer(request: Request) -> str:
+    """The caller's address and port: one per connection."""
+    return f"{request.client.host}:{request.client.port}" if request.client else ""
+
+
 async def pause(request: Request, seconds: float) -> None:
     """Sleep like a slow server, but stop early once the client has hung up."""
     if seconds <= 0:

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from app.demo.server import pause
+from app.demo.server import pause, peer
 
 BOT_USER_ID = "U0INCBOT1"
 BOT_ID = "B0INCBOT1"
@@ -194,7 +194,7 @@ class SlackStandIn:
         method = request.path_params["method"]
         args = await _arguments(request)
         headers = {k.lower(): v for k, v in request.headers.items()}
-        self.calls.append(SlackCall(method, args, headers, _peer(request)))
+        self.calls.append(SlackCall(method, args, headers, peer(request)))
         await pause(request, self.latency)
         if fault := self._take_fault(method):
             return JSONResponse(fault.body, fault.status, headers=fault.headers)
@@ -219,7 +219,7 @@ class SlackStandIn:
     async def _hook(self, request: Request) -> Response:
         self.responses.append(json.loads(await request.body() or b"{}"))
         self.hook_paths.append(request.path_params["rest"])
-        self.hook_peers.append(_peer(request))
+        self.hook_peers.append(peer(request))
         return PlainTextResponse("ok")
 
     def _take_fault(self, method: str) -> _Fault | None:
@@ -369,8 +369,3 @@ def seed_default_slack(slack: SlackStandIn) -> None:
     slack.set_user("U0CAROL03", "carol@example.com", name="carol")
     slack.set_user("U0HIDDEN1", None, name="hidden")
     slack.set_user("U0NOPD001", "nobody@example.com", name="nobody")  # not in PagerDuty
-
-
-def _peer(request: Request) -> str:
-    """The caller's address and port: one per connection."""
-    return f"{request.client.host}:{request.client.port}" if request.client else ""

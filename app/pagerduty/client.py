@@ -12,6 +12,7 @@ each wait. A request that may already have reached PagerDuty is never sent again
 sending it twice would act twice (a note POST); that caller hears "may have landed".
 """
 
+import asyncio
 import copy
 import logging
 import time
@@ -87,9 +88,10 @@ def _error_detail(response: httpx.Response) -> str:
 
 
 class _Connections:
-    """The one `httpx.AsyncClient`, shared with the background view and made at the first
-    request: making it loads httpcore and the CA bundle (~0.1 s of CPU), which a restart
-    need not finish before the bot says it is ready."""
+    """The one `httpx.AsyncClient`, shared with the background view. Making it loads the CA
+    bundle (~0.1 s of CPU), which a restart need not finish before the bot says it is
+    ready: `open` makes it on a worker thread once the bot is serving (else the first
+    request makes it)."""
 
     def __init__(self, **options: Any) -> None:
         self._options = options
@@ -100,6 +102,21 @@ class _Connections:
         if self._client is None:
             self._client = httpx.AsyncClient(**self._options)
         return self._client
+
+    async def open(self) -> None:
+        if self._client is not None:
+            return
+        try:
+            made = await asyncio.to_thread(httpx.AsyncClient, **self._options)
+        except Exception:  # the first request makes it again, and says why it cannot
+            return
+        await self._keep(made)
+
+    async def _keep(self, made: httpx.AsyncClient) -> None:
+        if self._client is None:
+            self._client = made
+        else:  # a request made one meanwhile
+            await made.aclose()
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -145,6 +162,10 @@ class PagerDutyClient(ResponderOperations):
         view = copy.copy(self)
         view._budgets = (self._background_budget, *self._budgets)
         return view
+
+    async def open(self) -> None:
+        """Make the connection pool off the event loop, so the first action need not."""
+        await self._http.open()
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -41,6 +41,20 @@ async def test_get_incident_accepts_its_number(client: PagerDutyClient) -> None:
     assert incident.assignee_ids == {"PALICE1"}
 
 
+async def test_a_pool_opened_on_a_worker_thread_keeps_its_connections_alive(
+    client: PagerDutyClient, pagerduty: PagerDutyStandIn
+) -> None:
+    await client.open()
+    await client.open()  # already open: nothing more
+    incidents = [await client.get_incident("123") for _ in range(3)]
+    incidents += await asyncio.gather(*(client.get_incident("123") for _ in range(2)))
+
+    assert {i.id for i in incidents} == {"PT4KHLK"}
+    peers = [r.peer for r in pagerduty.requests]
+    assert len(set(peers[:3])) == 1  # kept alive
+    assert len(set(peers)) == 2  # two at once: one more connection
+
+
 async def test_unknown_incident_raises_incident_not_found(client: PagerDutyClient) -> None:
     with pytest.raises(IncidentNotFound, match="no incident `999`"):
         await client.get_incident("999")

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.demo.server import DroppedConnectionResponse, pause
+from app.demo.server import DroppedConnectionResponse, pause, peer
 
 API_URL = "https://api.pagerduty.com"
 WEB_URL = "https://acme.pagerduty.com"
@@ -47,6 +47,7 @@ class RecordedRequest:
     headers: dict[str, str]
     json: Any
     status: int = 0  # what the stand-in answered
+    peer: str = ""  # the caller's address and port: one per connection
 
 
 @dataclass
@@ -171,6 +172,7 @@ class Wire:
             query={k: request.query_params.getlist(k) for k in request.query_params},
             headers={k.lower(): v for k, v in request.headers.items()},
             json=parsed,
+            peer=peer(request),
         )
         self.requests.append(recorded)
         await pause(request, self.latency)
