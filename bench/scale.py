@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -33,7 +34,7 @@ from bench.fleet import (
     stamp_posts,
     webhook_body,
 )
-from bench.servers import Server
+from bench.servers import Pinning, Server, free_port, start_server
 from bench.world import SIGNING_SECRET
 from tests.conftest import PG_URL, Bot, postgres_schema
 
@@ -66,6 +67,18 @@ async def _until(condition: Any, cap: float) -> bool:
             return False
         await asyncio.sleep(0.1)
     return True
+
+
+async def _floor_ready(fleet: Fleet) -> float:
+    """How long the bare Bolt app (`bench.floor`) takes to answer /readyz here and now: a
+    start's cost before the bot adds anything, beside which the bot's start is read."""
+    port = free_port()
+    args = ["bench.floor", "--port", str(port), "--signing-secret", SIGNING_SECRET]
+    args += ["--slack-api-url", f"{fleet.slack_url}/api/"]
+    unpinned = Pinning(None, None, "unpinned, as the bot in these scenarios")
+    floor = await start_server("floor", args, dict(os.environ), port, fleet.workdir, unpinned)
+    await floor.stop()
+    return round(floor.ready_seconds, 3)
 
 
 def _ready(server: Server) -> float | None:
@@ -127,12 +140,14 @@ async def restart(open_cards: int, observe: float, ready_cap: float) -> dict[str
     them changed while the bot was down."""
     async with world() as fleet:
         await fleet.seed_open_cards(open_cards)
+        floor_ready = await _floor_ready(fleet)
         calls, requests = len(fleet.slack.calls), len(fleet.pagerduty.requests)
         bot = await _start(fleet, "restart-unchanged", ready_cap)
         started = bot.started_at
         await asyncio.sleep(max(0.0, started + observe - time.perf_counter()))
         unchanged = {
             "ready_s": _ready(bot),
+            "floor_ready_s": floor_ready,
             "pagerduty_calls": len(fleet.pagerduty.requests) - requests,
             "chat_updates": len(fleet.updates(calls)),
         }
@@ -186,6 +201,7 @@ async def crash(events: int, wait: float, ready_cap: float) -> dict[str, Any]:
         fleet.pagerduty.latency = 0.0
         accepted = sum(200 <= s < 300 for s, _ in answers)
 
+        floor_ready = await _floor_ready(fleet)
         interrupted = await _start(fleet, "crash-sigterm", ready_cap)
         await asyncio.sleep(2.0)  # into the catch-up
         await interrupted.stop()
@@ -213,6 +229,7 @@ async def crash(events: int, wait: float, ready_cap: float) -> dict[str, Any]:
             "events": events,
             "accepted_before_kill": accepted,
             "ready_after_kill_s": _ready(interrupted),
+            "floor_ready_s": floor_ready,
             "sigterm_exit_s": interrupted.stop_seconds,
             "sigterm_forced": interrupted.stop_forced,
             "grace_s": SHUTDOWN_GRACE_S,

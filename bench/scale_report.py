@@ -19,6 +19,12 @@ def _fmt(value: object, unit: str = "") -> str:
     return f"{value}{unit}"
 
 
+def _beside_floor(run: dict[str, Any]) -> str:
+    """The bare Bolt app's start just before, on the same machine: what no bot can beat."""
+    floor = run.get("floor_ready_s")
+    return f" (bare Bolt app: {floor} s)" if floor is not None else ""
+
+
 def _ok(condition: bool) -> str:
     return "yes" if condition else "NO"
 
@@ -82,7 +88,7 @@ def scale_targets(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             (
                 name,
                 f"/readyz 200 < {READY_LIMIT_S:.0f} s",
-                _fmt(unchanged["ready_s"], " s"),
+                _fmt(unchanged["ready_s"], " s") + _beside_floor(unchanged),
                 _ok(unchanged["ready_s"] is not None and unchanged["ready_s"] < READY_LIMIT_S),
             ),
             (
@@ -117,7 +123,7 @@ def scale_targets(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             (
                 name,
                 f"ready < {READY_LIMIT_S:.0f} s after restart",
-                _fmt(ready, " s"),
+                _fmt(ready, " s") + _beside_floor(crash),
                 _ok(ready is not None and ready < READY_LIMIT_S),
             ),
             (
