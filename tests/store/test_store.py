@@ -111,6 +111,19 @@ async def test_a_sqlite_store_writes_ahead_and_waits_for_locks(tmp_path: Path) -
         await store.close()
 
 
+def inserts_into(store: Store, table: str) -> list[str]:
+    """Every INSERT statement into `table` the store sends from now on."""
+    assert store._engine is not None
+    seen: list[str] = []
+
+    def record(_conn: object, _cursor: object, sql: str, *_: object) -> None:
+        if sql.startswith(f"INSERT INTO {table}"):
+            seen.append(sql)
+
+    sa.event.listen(store._engine.sync_engine, "before_cursor_execute", record)
+    return seen
+
+
 async def test_claim_is_true_once(store: Store) -> None:
     assert await store.claim("click:1")
     assert not await store.claim("click:1")
@@ -129,14 +142,7 @@ async def test_fifty_concurrent_claims_from_two_stores_give_exactly_one_true(
 async def test_claims_made_together_share_a_transaction_and_the_first_caller_wins(
     store: Store,
 ) -> None:
-    assert store._engine is not None
-    inserts: list[str] = []
-
-    def count_claim_inserts(_conn: object, _cursor: object, sql: str, *_: object) -> None:
-        if sql.startswith("INSERT INTO claims"):
-            inserts.append(sql)
-
-    sa.event.listen(store._engine.sync_engine, "before_cursor_execute", count_claim_inserts)
+    inserts = inserts_into(store, "claims")
     keys = [f"trigger:{n % 40}" for n in range(50)]  # 10 keys asked twice in the burst
     results = await asyncio.gather(*(store.claim(key) for key in keys))
 
@@ -268,14 +274,7 @@ async def test_audit_is_newest_first_and_filtered_by_incident(store: Store) -> N
 async def test_audit_entries_recorded_together_are_each_kept_in_one_transaction(
     store: Store,
 ) -> None:
-    assert store._engine is not None
-    inserts: list[str] = []
-
-    def count_audit_inserts(_conn: object, _cursor: object, sql: str, *_: object) -> None:
-        if sql.startswith("INSERT INTO audit_log"):
-            inserts.append(sql)
-
-    sa.event.listen(store._engine.sync_engine, "before_cursor_execute", count_audit_inserts)
+    inserts = inserts_into(store, "audit_log")
     at = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
     entries = [entry(at, f"P{n}") for n in range(30)]
     await asyncio.gather(*(store.record(e) for e in entries))
