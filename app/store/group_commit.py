@@ -8,11 +8,28 @@ storm takes a few transactions.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Container, Sequence
 from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
 Answer = TypeVar("Answer")
+Key = TypeVar("Key")
+
+
+def first_arrivals(keys: Sequence[Key]) -> dict[Key, int]:
+    """Each key once, with where it first came in the batch: of callers who insert the
+    same key at once, the first wins."""
+    first: dict[Key, int] = {}
+    for arrived, key in enumerate(keys):
+        first.setdefault(key, arrived)
+    return first
+
+
+def first_inserted(
+    keys: Sequence[Key], first: dict[Key, int], inserted: Container[Key]
+) -> list[bool]:
+    """Per caller: True if its key was inserted and it was that key's first arrival."""
+    return [key in inserted and first[key] == arrived for arrived, key in enumerate(keys)]
 
 
 class GroupCommit(Generic[Item, Answer]):

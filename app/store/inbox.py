@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from app.store.group_commit import GroupCommit
+from app.store.group_commit import GroupCommit, first_arrivals, first_inserted
 from app.store.plumbing import StorePlumbing, utc_now
 from app.store.records import PendingEvent
 from app.store.schema import events
@@ -33,26 +33,22 @@ class WebhookInbox(StorePlumbing):
         One INSERT for the batch: SQLAlchemy 2.0 compiles an ON CONFLICT statement at every
         execution (it is never cached), which would cost more than the row itself."""
         now = utc_now()
-        first: dict[str, tuple[int, str]] = {}  # each id's first arrival in the batch
-        for arrived, (event_id, body) in enumerate(received):
-            first.setdefault(event_id, (arrived, body))
+        ids = [event_id for event_id, _ in received]
+        first = first_arrivals(ids)
         rows = [
             {
                 "event_id": event_id,
                 "received_at": now + timedelta(microseconds=arrived),
                 "attempts": 0,
-                "body": body,
+                "body": received[arrived][1],
             }
-            for event_id, (arrived, body) in first.items()
+            for event_id, arrived in first.items()
         ]
         insert = self._insert(events).values(rows).on_conflict_do_nothing()
         async with self._transaction() as conn:
             stored = await conn.execute(insert.returning(events.c.event_id))
             inserted = set(stored.scalars())
-        return [
-            event_id in inserted and first[event_id][0] == arrived
-            for arrived, (event_id, _) in enumerate(received)
-        ]
+        return first_inserted(ids, first, inserted)
 
     async def pending_events(
         self, *, limit: int = 100, unleased: bool = False, besides: Collection[str] = ()

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.store.card_state import SharedCardState
 from app.store.connecting import READ_ONLY, async_url, open_engine, unavailable
-from app.store.group_commit import GroupCommit
+from app.store.group_commit import GroupCommit, first_arrivals, first_inserted
 from app.store.inbox import WebhookInbox
 from app.store.plumbing import utc_now
 from app.store.records import (
@@ -123,15 +123,13 @@ class Store(SharedCardState, WebhookInbox):
         return await self._claiming(key)
 
     async def _claim_all(self, keys: list[str]) -> list[bool]:
-        first: dict[str, int] = {}  # each key's first arrival in the batch
-        for arrived, key in enumerate(keys):
-            first.setdefault(key, arrived)
+        first = first_arrivals(keys)
         now = utc_now()
         insert = self._insert(claims).values([{"key": key, "claimed_at": now} for key in first])
         async with self._transaction() as conn:
             stored = await conn.execute(insert.on_conflict_do_nothing().returning(claims.c.key))
             inserted = set(stored.scalars())
-        return [key in inserted and first[key] == arrived for arrived, key in enumerate(keys)]
+        return first_inserted(keys, first, inserted)
 
     async def prune(self, older_than: timedelta) -> int:
         """Forget claims older than `older_than`; returns how many."""
