@@ -27,7 +27,14 @@ from bench import load, scale
 from bench.parse_stall import longest_parse_stall_ms
 from bench.report import table, targets
 from bench.scale_report import scale_table
-from bench.servers import Server, bot_env, free_port, pin_this_process, start_server
+from bench.servers import (
+    STOP_CAP_S,
+    Server,
+    bot_env,
+    free_port,
+    pin_this_process,
+    start_server,
+)
 from bench.world import SIGNING_SECRET, TimedPagerDuty, make_pagerduty, make_slack
 from tests.standins.contracts import CONTRACTS_DIR
 
@@ -151,6 +158,10 @@ async def _wait_for_writes(
     }
 
 
+def _burst_notes_landed(pagerduty: TimedPagerDuty) -> int:
+    return sum(content.startswith("bench burst ") for _, content in pagerduty.landed)
+
+
 def _slack_replies(slack: SlackStandIn) -> dict[str, Any]:
     """What people were told via response_url: the announcements, and any refusals
     (ephemeral replies other than the warm-up's usage text), a few quoted."""
@@ -244,13 +255,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         "burst",
                     )
                 results["burst"] = burst.summary()
-                burst_notes = sum(c.startswith("bench burst ") for _, c in pagerduty.landed)
+                burst_notes = _burst_notes_landed(pagerduty)
                 results["burst"]["notes_landed_by_end"] = burst_notes
                 results["bot_peak_rss_mb"] = bot.peak_rss_mb()
                 results["bot_log_tail"] = bot.log_tail(10)
             finally:
                 for server in servers:
-                    cap = BOT_STOP_CAP_S if server.name == "bot" else 15.0
+                    cap = BOT_STOP_CAP_S if server.name == "bot" else STOP_CAP_S
                     await server.stop(cap)
                     results[f"{server.name}_stop"] = {
                         "seconds": server.stop_seconds,
@@ -258,9 +269,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         "cap": cap,
                     }
     if "burst" in results:
-        results["burst"]["notes_landed_by_exit"] = sum(
-            c.startswith("bench burst ") for _, c in pagerduty.landed
-        )
+        results["burst"]["notes_landed_by_exit"] = _burst_notes_landed(pagerduty)
     results["pagerduty"] = {
         "requests": len(pagerduty.requests),
         "peak_per_minute": pagerduty.peak_per_minute(),

@@ -20,6 +20,7 @@ from bench.world import BOT_TOKEN, PAGERDUTY_TOKEN, SIGNING_SECRET
 
 REPO = Path(__file__).resolve().parents[1]
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+STOP_CAP_S = 15.0  # after SIGTERM, a server still running this long is SIGKILLed
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class Server:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         return ""
 
-    async def stop(self, cap: float = 15.0) -> None:
+    async def stop(self, cap: float = STOP_CAP_S) -> None:
         """SIGTERM (uvicorn's graceful stop), then SIGKILL if it lingers past `cap` s."""
         if self.process.returncode is not None:
             return
