@@ -19,9 +19,8 @@ from pydantic import (
     field_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
+from app.store.connecting import database_target
 from app.store.records import Retention
 
 METRICS_TOKEN_MIN_LENGTH = 24
@@ -175,18 +174,9 @@ class Settings(BaseSettings):
     def _usable_store(cls, value: str) -> str:
         """A scheme the store speaks and, for SQLite, a file this process may write: found
         here, it is one line at start instead of a traceback from the first query."""
-        try:
-            url = make_url(value)
-        except ArgumentError:
-            raise ValueError("is not a database URL (sqlite:///path or postgresql://…)") from None
-        backend = url.drivername.partition("+")[0]
-        if backend not in ("sqlite", "postgresql", "postgres"):
-            raise ValueError(
-                f"uses {backend!r}, which the store does not support; use sqlite:///path "
-                "or postgresql://…"
-            )
-        if backend == "sqlite" and url.database not in (None, "", ":memory:"):
-            path = Path(url.database).absolute()
+        target = database_target(value)  # its ValueError says what is wrong, never the URL
+        if not target.postgres:
+            path = Path(target.path).absolute()
             writable = path if path.exists() else path.parent
             if not os.access(writable, os.W_OK):
                 raise ValueError(

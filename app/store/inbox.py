@@ -7,12 +7,10 @@ one worker at a time, renewed while it works, and finished or retried later.
 from collections.abc import Collection
 from datetime import timedelta
 
-import sqlalchemy as sa
-
+from app.store.databases import placeholders, utc
 from app.store.group_commit import GroupCommit, first_arrivals, first_inserted
 from app.store.plumbing import StorePlumbing, utc_now
 from app.store.records import PendingEvent
-from app.store.schema import events
 
 
 class WebhookInbox(StorePlumbing):
@@ -28,27 +26,28 @@ class WebhookInbox(StorePlumbing):
         """Each event inserted unless its id is stored already (a redelivery, perhaps to
         another replica at this moment) or came earlier in this batch; True for each one
         this call stored. Events are applied in the order of `received_at`, so each one in
-        the batch is a microsecond after the one before.
-
-        One INSERT for the batch: SQLAlchemy 2.0 compiles an ON CONFLICT statement at every
-        execution (it is never cached), which would cost more than the row itself."""
+        the batch is a microsecond after the one before."""
         now = utc_now()
         ids = [event_id for event_id, _ in received]
         first = first_arrivals(ids)
-        rows = [
-            {
-                "event_id": event_id,
-                "received_at": now + timedelta(microseconds=arrived),
-                "attempts": 0,
-                "body": received[arrived][1],
-            }
+        values = [
+            value
             for event_id, arrived in first.items()
+            for value in (
+                event_id,
+                now + timedelta(microseconds=arrived),
+                0,  # attempts
+                received[arrived][1],
+            )
         ]
-        insert = self._insert(events).values(rows).on_conflict_do_nothing()
-        async with self._transaction() as conn:
-            stored = await conn.execute(insert.returning(events.c.event_id))
-            inserted = set(stored.scalars())
-        return first_inserted(ids, first, inserted)
+        async with self._transaction() as session:
+            stored = await session.rows(
+                "INSERT INTO events (event_id, received_at, attempts, body) "
+                f"VALUES {placeholders(len(first), 4)} "
+                "ON CONFLICT DO NOTHING RETURNING event_id",
+                values,
+            )
+        return first_inserted(ids, first, {row["event_id"] for row in stored})
 
     async def pending_events(
         self, *, limit: int = 100, unleased: bool = False, besides: Collection[str] = ()
@@ -56,64 +55,60 @@ class WebhookInbox(StorePlumbing):
         """Events not yet finished, oldest first; with `unleased`, only those no holder is
         working on; never those in `besides` (a worker's own in hand, which would otherwise
         hide the rest once their leases ran out)."""
-        pending: sa.ColumnElement[bool] = events.c.done_at.is_(None)
+        where = ["done_at IS NULL"]
+        params: list[object] = []
         if unleased:
-            pending = pending & sa.or_(
-                events.c.lease_until.is_(None), events.c.lease_until <= utc_now()
-            )
+            where.append("(lease_until IS NULL OR lease_until <= ?)")
+            params.append(utc_now())
         if besides:
-            pending = pending & events.c.event_id.not_in(list(besides))
+            where.append(f"event_id NOT IN ({', '.join(['?'] * len(besides))})")
+            params.extend(besides)
         rows = await self._rows(
-            sa.select(events.c.event_id, events.c.received_at, events.c.attempts, events.c.body)
-            .where(pending)
-            .order_by(events.c.received_at, events.c.event_id)
-            .limit(max(limit, 0))
+            f"SELECT event_id, received_at, attempts, body FROM events WHERE {' AND '.join(where)} "
+            "ORDER BY received_at, event_id LIMIT ?",
+            [*params, max(limit, 0)],
         )
-        return [PendingEvent(row.event_id, row.received_at, row.attempts, row.body) for row in rows]
+        return [
+            PendingEvent(row["event_id"], utc(row["received_at"]), row["attempts"], row["body"])
+            for row in rows
+        ]
 
     async def take_event(self, event_id: str, holder: str, lease: timedelta) -> bool:
         """Lease an event for processing (or renew one's own lease); False if it is done or
         another holder's lease is live."""
         now = utc_now()
-        free = sa.or_(
-            events.c.holder.is_(None), events.c.holder == holder, events.c.lease_until <= now
+        taken = await self._count(
+            "UPDATE events SET holder = ?, lease_until = ? WHERE event_id = ? AND done_at IS NULL "
+            "AND (holder IS NULL OR holder = ? OR lease_until <= ?)",
+            [holder, now + lease, event_id, holder, now],
         )
-        return (
-            await self._count(
-                sa.update(events)
-                .where(events.c.event_id == event_id, events.c.done_at.is_(None), free)
-                .values(holder=holder, lease_until=now + lease)
-            )
-            == 1
-        )
+        return taken == 1
 
     async def renew_events(self, holder: str, lease: timedelta) -> int:
         """Extend every lease `holder` has on unfinished events: it is alive and at them."""
         return await self._count(
-            sa.update(events)
-            .where(events.c.holder == holder, events.c.done_at.is_(None))
-            .values(lease_until=utc_now() + lease)
+            "UPDATE events SET lease_until = ? WHERE holder = ? AND done_at IS NULL",
+            [utc_now() + lease, holder],
         )
 
     async def release_events(self, holder: str) -> int:
         """Give up `holder`'s unfinished events (at shutdown), so others take them at once."""
         return await self._count(
-            sa.update(events)
-            .where(events.c.holder == holder, events.c.done_at.is_(None))
-            .values(holder=None, lease_until=None)
+            "UPDATE events SET holder = NULL, lease_until = NULL "
+            "WHERE holder = ? AND done_at IS NULL",
+            [holder],
         )
 
     async def finish_event(self, event_id: str) -> None:
         await self._count(
-            sa.update(events)
-            .where(events.c.event_id == event_id)
-            .values(done_at=utc_now(), holder=None, lease_until=None)
+            "UPDATE events SET done_at = ?, holder = NULL, lease_until = NULL WHERE event_id = ?",
+            [utc_now(), event_id],
         )
 
     async def retry_event_later(self, event_id: str) -> None:
         """Count a failed attempt and release the lease; the event stays pending."""
         await self._count(
-            sa.update(events)
-            .where(events.c.event_id == event_id, events.c.done_at.is_(None))
-            .values(attempts=events.c.attempts + 1, holder=None, lease_until=None)
+            "UPDATE events SET attempts = attempts + 1, holder = NULL, lease_until = NULL "
+            "WHERE event_id = ? AND done_at IS NULL",
+            [event_id],
         )

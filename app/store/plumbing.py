@@ -1,17 +1,12 @@
 """What the store's parts (`SharedCardState`, `WebhookInbox`) need from `Store` itself:
-transactions, reads, counted writes and the dialect's INSERT; and the clock they all stamp
-rows with."""
+transactions, reads and counted writes; and the clock they all stamp rows with."""
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-if TYPE_CHECKING:
-    from sqlalchemy.dialects import postgresql, sqlite
+from app.store.databases import Row, Session
 
 
 def utc_now() -> datetime:
@@ -21,13 +16,10 @@ def utc_now() -> datetime:
 
 class StorePlumbing(ABC):
     @abstractmethod
-    def _transaction(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+    def _transaction(self) -> AbstractAsyncContextManager[Session]: ...
 
     @abstractmethod
-    async def _rows(self, statement: sa.Executable) -> list[sa.Row[Any]]: ...
+    async def _rows(self, sql: str, params: Sequence[object] = ()) -> list[Row]: ...
 
     @abstractmethod
-    async def _count(self, statement: sa.Executable) -> int: ...
-
-    @abstractmethod
-    def _insert(self, table: sa.Table) -> "postgresql.Insert | sqlite.Insert": ...
+    async def _count(self, sql: str, params: Sequence[object] = ()) -> int: ...
