@@ -153,13 +153,16 @@ class SQLiteDatabase(Database):
         async with self._one_at_a_time:
             with unavailable():
                 writer = self._open_writer()
-                await writer.execute_fetchall("BEGIN IMMEDIATE")
                 try:
+                    await writer.execute_fetchall("BEGIN IMMEDIATE")
                     yield _SQLiteSession(writer)
+                    await writer.commit()
                 except BaseException:
-                    await writer.execute_fetchall("ROLLBACK")
+                    # A no-op unless a transaction is open. The driver's thread runs it after
+                    # whatever it was doing, so even a BEGIN we stopped waiting for (a
+                    # cancelled request) ends rolled back, not left open for the next one.
+                    await writer.rollback()
                     raise
-                await writer.execute_fetchall("COMMIT")
 
     async def rows(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         async with self._reader_slots:

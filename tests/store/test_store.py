@@ -3,14 +3,17 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 from alembic.script import ScriptDirectory
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from app.store import AuditEntry, CardRef, Forgotten, Retention, Store, StoreUnavailable, databases
 from app.store.connecting import MIGRATIONS, SCHEMA_HEAD, database_target
@@ -111,6 +114,54 @@ async def test_a_sqlite_store_writes_ahead_and_waits_out_another_process_lock(
         assert await store.claim("waited")  # not "database is locked"
     finally:
         other.close()
+        await store.close()
+
+
+async def test_a_write_cancelled_while_waiting_for_the_lock_leaves_no_transaction_open(
+    tmp_path: Path,
+) -> None:
+    """A request given up (a client gone) while its write waits for SQLite's lock: the
+    BEGIN still runs later on the driver's thread, and must not stay open for the next."""
+    path = tmp_path / "bot.db"
+    store = Store(f"sqlite:///{path}")
+    await store.open()
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        waiting = asyncio.create_task(store.save_card("P1", CardRef("C1", "1.1")))
+        await asyncio.sleep(0.2)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        other.execute("COMMIT")
+        # Not "cannot start a transaction within a transaction":
+        assert await store.save_card("P2", CardRef("C1", "2.2"))
+        assert await store.find_card("P1", "C1") is None  # the cancelled write made nothing
+    finally:
+        other.close()
+        await store.close()
+
+
+async def test_a_sqlite_file_written_by_earlier_versions_keeps_its_times(tmp_path: Path) -> None:
+    """Earlier versions (SQLAlchemy's SQLite dialect) stored times as naive UTC text with
+    microseconds; they must read back, and compare, as the same instants."""
+    path = tmp_path / "bot.db"
+    store = Store(f"sqlite:///{path}")
+    await store.open()
+    with sqlite3.connect(path) as earlier:
+        earlier.execute(
+            "INSERT INTO audit_log (at, slack_user_id, verb, incident, outcome, detail)"
+            " VALUES ('2025-01-02 03:04:05.000000', 'U1', 'ack', 'P1', 'ok', ''),"
+            " ('2025-01-02 03:04:05.500000', 'U1', 'resolve', 'P1', 'ok', '')"
+        )
+    try:
+        await store.record(entry(datetime(2025, 1, 2, 3, 4, 5, 250000, tzinfo=UTC), "P1", "note"))
+        assert [(e.verb, e.at) for e in await store.audit()] == [
+            ("resolve", datetime(2025, 1, 2, 3, 4, 5, 500000, tzinfo=UTC)),
+            ("note", datetime(2025, 1, 2, 3, 4, 5, 250000, tzinfo=UTC)),
+            ("ack", datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)),
+        ]
+    finally:
         await store.close()
 
 
@@ -288,6 +339,37 @@ async def test_audit_entries_recorded_together_are_each_kept_in_one_transaction(
     assert len(inserts) <= 3  # the first alone, the rest as they queued behind it
     # Same time: the newest first is the last recorded.
     assert await store.audit(limit=100) == entries[::-1]
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    # One store serves every example; each example writes an incident of its own.
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    times=st.lists(
+        st.datetimes(
+            min_value=datetime(1970, 1, 2),
+            max_value=datetime(9999, 12, 30),
+            timezones=st.sampled_from(
+                [UTC, timezone(timedelta(hours=-11)), timezone(timedelta(hours=13, minutes=45))]
+            ),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+async def test_any_aware_time_reads_back_as_the_same_instant_in_time_order(
+    store: Store, times: list[datetime]
+) -> None:
+    incident = f"P{uuid.uuid4().hex}"
+    for at in times:
+        await store.record(entry(at, incident))
+    read = [e.at for e in await store.audit(incident=incident, limit=10)]
+    assert read == sorted(read, reverse=True)
+    assert sorted(read) == sorted(times)
+    assert all(at.tzinfo == UTC for at in read)
 
 
 async def test_audit_keeps_times_given_in_other_zones_as_utc(store: Store) -> None:
