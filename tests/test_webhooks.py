@@ -298,8 +298,10 @@ async def test_when_the_store_is_unavailable_the_webhook_gets_a_503_so_pagerduty
     bot: Bot, settings: Settings, slack: SlackStandIn
 ) -> None:
     path = settings.database_url.removeprefix("sqlite:///")
-    locker = sqlite3.connect(path, timeout=0.1, isolation_level=None)
-    locker.execute("BEGIN EXCLUSIVE")  # another writer holds the database
+    locker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    # Another writer takes the database, once the bot's own start-up writes are done: waited
+    # for on a thread, as another process would, so that the bot's loop can finish them.
+    await asyncio.to_thread(locker.execute, "BEGIN EXCLUSIVE")
     try:
         response = await bot.webhook(webhook("incident.triggered"))
     finally:
