@@ -103,8 +103,9 @@ async def _migrate(target: DatabaseTarget) -> None:
     """Alembic, on a SQLAlchemy engine of its own, imported and made only when there is
     something to migrate (a first start, an upgrade). One migration at a time, across
     replicas and within this process (Alembic's `op` and `context` are process-wide, so
-    never interleave): PostgreSQL's advisory lock, or SQLite's write lock (the migration's
-    BEGIN IMMEDIATE is queued behind this store's own transactions)."""
+    never interleave): PostgreSQL's advisory lock, or SQLite's write lock, taken up front
+    (BEGIN IMMEDIATE). Either waits while another process migrates; then Alembic finds the
+    schema at head and has nothing to do."""
     from sqlalchemy import event, text
     from sqlalchemy.exc import DBAPIError
     from sqlalchemy.ext.asyncio import create_async_engine

@@ -31,6 +31,7 @@ SQLITE_READERS = 4  # connections that read while another writes (WAL)
 SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 POSTGRES_POOL = {"min_size": 1, "max_size": 50}  # each action in flight holds one (see lock)
 POSTGRES_ACQUIRE_TIMEOUT_S = 30.0
+POSTGRES_CLOSE_WAIT_S = 5.0
 
 
 def utc(value: datetime | str) -> datetime:
@@ -285,7 +286,11 @@ class PostgresDatabase(Database):
                         await self._pool.release(connection)
 
     async def close(self) -> None:
-        await self._pool.close()
+        # The pool's close waits for every connection to come back: not past a few seconds.
+        try:
+            await asyncio.wait_for(self._pool.close(), POSTGRES_CLOSE_WAIT_S)
+        except TimeoutError:
+            self._pool.terminate()
 
 
 def _numbered(sql: str) -> str:

@@ -588,3 +588,31 @@ async def test_exclusive_gives_up_after_its_wait(database_url: str) -> None:
     finally:
         await first.close()
         await second.close()
+
+
+async def test_closing_a_store_while_a_lock_is_held_does_not_wait_for_it_forever(
+    database_url: str,
+) -> None:
+    """Shutdown: PostgreSQL's pool would wait for every connection to come back."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite's exclusive() holds no connection")
+    store, other = Store(database_url), Store(database_url)
+    await store.open()
+    await other.open()
+    holding, forever = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        async with store.exclusive("incident:P1", timedelta(seconds=5)):
+            holding.set()
+            await forever.wait()
+
+    holder = asyncio.create_task(hold())
+    try:
+        await holding.wait()
+        await asyncio.wait_for(store.close(), timeout=15)
+        async with other.exclusive("incident:P1", timedelta(seconds=5)):
+            pass  # the lock went with the closed connection
+    finally:
+        holder.cancel()
+        await asyncio.gather(holder, return_exceptions=True)
+        await other.close()
