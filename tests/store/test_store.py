@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit
 
 import asyncpg
 import pytest
@@ -16,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.store import AuditEntry, CardRef, Forgotten, Retention, Store, StoreUnavailable, databases
-from app.store.connecting import MIGRATIONS, SCHEMA_HEAD, database_target
+from app.store.connecting import MIGRATIONS, SCHEMA_HEAD, DatabaseTarget, database_target
 
 TINY = timedelta(milliseconds=50)
 
@@ -616,3 +617,38 @@ async def test_closing_a_store_while_a_lock_is_held_does_not_wait_for_it_forever
         holder.cancel()
         await asyncio.gather(holder, return_exceptions=True)
         await other.close()
+
+
+def target_or_refusal(url: str) -> DatabaseTarget | str:
+    try:
+        return database_target(url)
+    except ValueError as error:
+        return str(error)
+
+
+database_urls = st.builds(
+    lambda scheme, password, query, more: (
+        f"{scheme}://bot:{quote(password, safe='')}@db.example.com:5432/incidents?{query}{more}"
+    ),
+    scheme=st.sampled_from(["postgresql", "postgres", "postgresql+asyncpg", "mysql", "sqlite"]),
+    password=st.text(max_size=20).map(lambda text: "S3CRET" + text),
+    query=st.sampled_from(
+        ["", "sslmode=require&", "connect_timeout=soon&", "options=-c%20'unclosed&"]
+    ),
+    more=st.text(max_size=30),
+)
+
+
+@settings(max_examples=300)
+@given(url=st.one_of(st.text(max_size=60), database_urls))
+def test_any_database_url_is_read_or_refused_without_repeating_a_password(url: str) -> None:
+    """DATABASE_URL is typed by hand: whatever it holds, the answer is a target or one
+    ValueError, and neither shows the password."""
+    target = target_or_refusal(url)
+    assert "S3CRET" not in repr(target)
+    if isinstance(target, str):
+        return
+    if target.postgres and "bot:S3CRET" in url:
+        password = unquote(url.partition("bot:")[2].partition("@")[0])
+        assert urlsplit(target.dsn).password is not None
+        assert unquote(urlsplit(target.dsn).password or "") == password
