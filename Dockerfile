@@ -37,6 +37,9 @@ ENV PATH="/opt/venv/bin:$PATH" \
 WORKDIR /app
 COPY --from=builder /opt/venv /opt/venv
 COPY app/ ./app/
+# Compiled once, here: the bot's user cannot write /app and PYTHONDONTWRITEBYTECODE is set,
+# so otherwise every start would compile the app's modules again (~0.1 s of time to ready).
+RUN python -m compileall -q app
 
 USER 10001
 EXPOSE 3000

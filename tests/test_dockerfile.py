@@ -130,6 +130,14 @@ def test_the_final_stage_copies_only_the_venv_and_the_app(
     assert not any("tests" in path for _, path in copies)
 
 
+def test_the_final_stage_compiles_the_app_once_so_that_no_start_does(final: Stage) -> None:
+    keywords = [(i.keyword, i.args) for i in final.instructions]
+    copied = keywords.index(("COPY", "app/ ./app/"))
+    compiled = keywords.index(("RUN", "python -m compileall -q app"))
+    user = [n for n, (keyword, _) in enumerate(keywords) if keyword == "USER"][-1]
+    assert copied < compiled < user  # after the code arrives, while root may still write
+
+
 def test_the_final_stage_installs_no_packages_or_build_tools(final: Stage) -> None:
     for run in final.all("RUN"):
         assert not re.search(r"\b(pip|apt-get|apt|apk)\b\s+(install|add)", run), run
