@@ -58,5 +58,25 @@ async def test_an_action_still_running_after_the_grace_period_is_stopped_and_say
         response = await bot.command("resolve 123 done")
         assert response.status_code == 200
 
-    assert pagerduty.writes == []
-    assert "stopped before it finished" in slack.responses[-1]["text"]
+    assert pagerduty.writes == []  # it was still reading the incident
+    [told] = [r["text"] for r in slack.responses]
+    assert "stopped this before sending anything to PagerDuty, so nothing changed" in told
+
+
+async def test_an_action_stopped_while_its_write_is_in_flight_says_to_check_pagerduty(
+    settings: Settings, slack: SlackStandIn, pagerduty: PagerDutyStandIn
+) -> None:
+    pagerduty.add_incident(
+        124, id="PINC124", title="db slow", service_id="PSVC001", policy_id="PEPOL01"
+    )
+    hurried = settings.model_copy(update={"shutdown_grace_seconds": 0.3})
+    async with running_bot(hurried, slack, timeout=10) as bot:
+        pagerduty.fail_next("PUT", "/incidents/", 500, hang=5.0, times=2)
+        # Two incidents at once: the pipeline gathers one task per incident.
+        response = await bot.command("ack 123 124")
+        assert response.status_code == 200
+        await asyncio.sleep(0.1)  # both reads answered; both writes on the wire
+
+    assert len(pagerduty.writes) == 2
+    [told] = [r["text"] for r in slack.responses]
+    assert "stopped before it finished this. Check the incident in PagerDuty" in told

@@ -23,12 +23,17 @@ from app.blocks.modals import notice_modal
 from app.errors import SLACK_FAILURES, BotError, StoppedByShutdown, slack_error_reason
 from app.incidents.outcomes import Reply
 from app.mrkdwn import escape
+from app.pagerduty.client import WRITES_SENT, WritesSent
 
 logger = logging.getLogger(__name__)
 
 STOPPED = (
     "incident-bot was restarting and stopped before it finished this. Check the incident "
     "in PagerDuty before trying again."
+)
+STOPPED_BEFORE_PAGERDUTY = (
+    "incident-bot was restarting and stopped this before sending anything to PagerDuty, "
+    "so nothing changed there. Try again in a minute."
 )
 SLACK_REFUSED = (
     "Slack did not accept my answer ({reason}). What you asked for may have been done: "
@@ -72,14 +77,18 @@ class Reporter:
         task = asyncio.current_task()
         if task is not None:
             self._in_flight.add(task)
+        writes = WritesSent()
+        counting = WRITES_SENT.set(writes)
         try:
             yield
         except Exception as error:  # the one handler: BotErrors are told, the rest logged too
             await self._tell_about(error, audience)
         except asyncio.CancelledError:  # shutdown outlasted its grace period (see drain)
-            await self._tell_about(StoppedByShutdown(STOPPED), audience)
+            stopped = STOPPED if writes.count else STOPPED_BEFORE_PAGERDUTY
+            await self._tell_about(StoppedByShutdown(stopped), audience)
             raise
         finally:
+            WRITES_SENT.reset(counting)
             if task is not None:
                 self._in_flight.discard(task)
 

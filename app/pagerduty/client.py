@@ -16,6 +16,7 @@ import asyncio
 import copy
 import logging
 import time
+from contextvars import ContextVar
 from typing import Any
 
 import httpx
@@ -50,6 +51,21 @@ from app.pagerduty.models import (
 from app.pagerduty.operations import ResponderOperations
 
 logger = logging.getLogger(__name__)
+
+
+class WritesSent:
+    """How many writes one person's request has sent to PagerDuty, so that a request
+    stopped by a shutdown can say whether anything there may have changed."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+# The tally of the request being worked on, set where requests are reported
+# (app/listeners/reporting.py). A context variable because the work runs through several
+# calls and, for `ack 123 124`, `asyncio.gather`: each gathered task gets a copy of the
+# context, and the copy holds the same tally.
+WRITES_SENT: ContextVar[WritesSent | None] = ContextVar("pagerduty_writes_sent", default=None)
 
 _RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
 
@@ -342,6 +358,8 @@ class PagerDutyClient(ResponderOperations):
     ) -> dict[str, Any]:
         for budget in self._budgets:
             await budget.acquire()
+        if method != "GET" and (writes := WRITES_SENT.get()) is not None:
+            writes.count += 1
         started = time.perf_counter()
         try:
             response = await self._http.client.request(
