@@ -24,6 +24,13 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 
 @pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """For what only PostgreSQL has (advisory locks, a pool of connections)."""
+    async with postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture
 async def store(database_url: str) -> AsyncIterator[Store]:
     async with opened_store(database_url) as store:
         yield store

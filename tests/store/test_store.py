@@ -573,10 +573,8 @@ async def test_exclusive_admits_one_holder_at_a_time_across_stores(database_url:
         await second.close()
 
 
-async def test_exclusive_gives_up_after_its_wait(database_url: str) -> None:
-    if database_url.startswith("sqlite"):
-        pytest.skip("SQLite's exclusive() is a no-op: one process per database file")
-    first, second = Store(database_url), Store(database_url)
+async def test_exclusive_gives_up_after_its_wait(postgres_url: str) -> None:
+    first, second = Store(postgres_url), Store(postgres_url)
     await first.open()
     await second.open()
     try:
@@ -592,12 +590,10 @@ async def test_exclusive_gives_up_after_its_wait(database_url: str) -> None:
 
 
 async def test_closing_a_store_while_a_lock_is_held_does_not_wait_for_it_forever(
-    database_url: str,
+    postgres_url: str,
 ) -> None:
     """Shutdown: PostgreSQL's pool would wait for every connection to come back."""
-    if database_url.startswith("sqlite"):
-        pytest.skip("SQLite's exclusive() holds no connection")
-    store, other = Store(database_url), Store(database_url)
+    store, other = Store(postgres_url), Store(postgres_url)
     await store.open()
     await other.open()
     holding, forever = asyncio.Event(), asyncio.Event()
