@@ -10,6 +10,7 @@ never repeats the URL.
 """
 
 import asyncio
+import hashlib
 import sqlite3
 import sys
 from abc import ABC, abstractmethod
@@ -89,8 +90,8 @@ class Database(ABC):
         """A lone SELECT's rows, outside any transaction."""
 
     @abstractmethod
-    def exclusive(self, key: int, wait: float) -> AbstractAsyncContextManager[None]:
-        """Mutual exclusion across processes for `key`, held while the block runs; raises
+    def exclusive(self, name: str, wait: float) -> AbstractAsyncContextManager[None]:
+        """Mutual exclusion across processes for `name`, held while the block runs; raises
         TimeoutError if not had within `wait` seconds."""
 
     @abstractmethod
@@ -186,7 +187,7 @@ class SQLiteDatabase(Database):
         return self._writer
 
     @asynccontextmanager
-    async def exclusive(self, key: int, wait: float) -> AsyncIterator[None]:
+    async def exclusive(self, name: str, wait: float) -> AsyncIterator[None]:
         # SQLite serves one process, whose own asyncio locks already exclude.
         yield
 
@@ -232,15 +233,22 @@ class _PostgresSession(Session):
 class PostgresDatabase(Database):
     postgres = True
 
-    def __init__(self, pool: "asyncpg.Pool") -> None:
+    def __init__(self, pool: "asyncpg.Pool", schema: str) -> None:
         self._pool = pool
+        self._schema = schema
 
     @classmethod
     async def open(cls, dsn: str, connect_args: dict[str, Any]) -> "PostgresDatabase":
         import asyncpg
 
         with unavailable():
-            return cls(await asyncpg.create_pool(dsn, **POSTGRES_POOL, **connect_args))
+            pool = await asyncpg.create_pool(dsn, **POSTGRES_POOL, **connect_args)
+            try:
+                schema = str(await pool.fetchval("SELECT current_schema()"))
+            except BaseException:
+                await pool.close()
+                raise
+            return cls(pool, schema)
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator["asyncpg.Connection"]:
@@ -259,11 +267,17 @@ class PostgresDatabase(Database):
                 return await _PostgresSession(connection).rows(sql, params)
 
     @asynccontextmanager
-    async def exclusive(self, key: int, wait: float) -> AsyncIterator[None]:
+    async def exclusive(self, name: str, wait: float) -> AsyncIterator[None]:
         """A session-level advisory lock on a connection of its own, so it dies with a
         crashed process instead of blocking others until some lease expires. Tried, not
         waited for in the server, so that the timeout can always stop the wait. (A lock
-        left by a cancelled try goes with the pool's reset of the connection.)"""
+        left by a cancelled try goes with the pool's reset of the connection.)
+
+        Advisory locks are per database, not per schema: the key includes the schema, so
+        that two bots in two schemas of one database (staging and production) never wait
+        for each other's locks."""
+        scoped = f"{self._schema}:{name}".encode()
+        key = int.from_bytes(hashlib.sha256(scoped).digest()[:8], "big", signed=True)
         connection = None
         held = False
         try:

@@ -8,7 +8,6 @@ Times come from this process's clock, so replicas sharing a database need synced
 """
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -247,8 +246,7 @@ class Store(SharedCardState, WebhookInbox):
         """Mutual exclusion across replicas for `name` (an incident): on PostgreSQL an
         advisory lock that dies with a crashed process; SQLite serves one process, whose
         own asyncio locks already exclude. Raises TimeoutError after `wait`."""
-        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-        async with self._open_database().exclusive(key, wait.total_seconds()):
+        async with self._open_database().exclusive(name, wait.total_seconds()):
             yield
 
 

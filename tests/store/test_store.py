@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from app.store import AuditEntry, CardRef, Forgotten, Retention, Store, StoreUnavailable, databases
 from app.store.connecting import MIGRATIONS, SCHEMA_HEAD, DatabaseTarget, database_target
+from tests.conftest import postgres_schema
 
 TINY = timedelta(milliseconds=50)
 
@@ -648,3 +649,20 @@ def test_any_database_url_is_read_or_refused_without_repeating_a_password(url: s
         password = unquote(url.partition("bot:")[2].partition("@")[0])
         assert urlsplit(target.dsn).password is not None
         assert unquote(urlsplit(target.dsn).password or "") == password
+
+
+async def test_bots_in_two_schemas_of_one_database_never_wait_for_each_others_locks() -> None:
+    """Staging and production in one PostgreSQL database: advisory locks are per database."""
+    async with postgres_schema() as staging, postgres_schema() as production:
+        first, second = Store(staging), Store(production)
+        await first.open()
+        await second.open()
+        try:
+            async with (
+                first.exclusive("incident:P1", timedelta(seconds=5)),
+                second.exclusive("incident:P1", timedelta(seconds=0.5)),  # no TimeoutError
+            ):
+                pass
+        finally:
+            await first.close()
+            await second.close()
