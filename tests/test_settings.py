@@ -120,6 +120,15 @@ def test_an_unsupported_database_is_one_line_and_exit_2(tmp_path: Path, command:
     assert "Traceback" not in output
 
 
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_a_store_in_memory_is_refused_at_start(tmp_path: Path, url: str) -> None:
+    result = start({**VALID, "DATABASE_URL": url}, tmp_path)
+    assert result.returncode == 2
+    [line] = [line for line in result.stderr.splitlines() if "DATABASE_URL" in line]
+    assert "names no SQLite file" in line
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.skipif(os.getuid() == 0, reason="root may write anywhere; the check needs a user")
 @pytest.mark.parametrize("command", [[], ["doctor"]])
 def test_a_store_path_that_cannot_be_written_is_one_line_and_exit_2(
