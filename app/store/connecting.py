@@ -111,8 +111,14 @@ async def _migrate(target: DatabaseTarget) -> None:
     from sqlalchemy.ext.asyncio import create_async_engine
 
     if target.postgres:
-        url = "postgresql+asyncpg" + target.dsn.removeprefix("postgresql")
-        engine = create_async_engine(url, connect_args=target.connect_args, hide_parameters=True)
+        import asyncpg
+
+        async def connect() -> Any:  # exactly as the store's own pool connects
+            return await asyncpg.connect(target.dsn, **target.connect_args)
+
+        engine = create_async_engine(
+            "postgresql+asyncpg://", async_creator=connect, hide_parameters=True
+        )
     else:
         engine = create_async_engine(f"sqlite+aiosqlite:///{target.path}", hide_parameters=True)
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from app.store import AuditEntry, CardRef, Forgotten, Retention, Store, StoreUnavailable, databases
 from app.store.connecting import MIGRATIONS, SCHEMA_HEAD, DatabaseTarget, database_target
-from tests.conftest import postgres_schema
+from tests.conftest import PG_URL, postgres_schema
 
 TINY = timedelta(milliseconds=50)
 
@@ -666,3 +666,28 @@ async def test_bots_in_two_schemas_of_one_database_never_wait_for_each_others_lo
         finally:
             await first.close()
             await second.close()
+
+
+async def test_a_store_reconnects_after_postgresql_dropped_its_connections(
+    postgres_url: str,
+) -> None:
+    """A database restart or failover: the pool's connections are gone; the next claim
+    opens a new one instead of failing on a dead one."""
+    name = f"incident-bot-test-{uuid.uuid4().hex[:8]}"
+    store = Store(f"{postgres_url}&application_name={name}")  # passed on to the server
+    await store.open()
+    admin = await asyncpg.connect(PG_URL)
+    try:
+        assert await store.claim("before")
+        ended = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE application_name = $1",
+            name,
+        )
+        assert ended >= 1
+        await asyncio.sleep(0.2)  # the server's goodbye reaches the pool
+        assert await store.claim("after")
+        assert await store.ping()
+    finally:
+        await admin.close()
+        await store.close()
