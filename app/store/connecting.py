@@ -110,17 +110,25 @@ async def _migrate(target: DatabaseTarget) -> None:
     from sqlalchemy.exc import DBAPIError
     from sqlalchemy.ext.asyncio import create_async_engine
 
+    # Connected exactly as the store connects: SQLAlchemy never reads DATABASE_URL itself.
     if target.postgres:
         import asyncpg
 
-        async def connect() -> Any:  # exactly as the store's own pool connects
+        async def connect() -> Any:
             return await asyncpg.connect(target.dsn, **target.connect_args)
 
         engine = create_async_engine(
             "postgresql+asyncpg://", async_creator=connect, hide_parameters=True
         )
     else:
-        engine = create_async_engine(f"sqlite+aiosqlite:///{target.path}", hide_parameters=True)
+        import aiosqlite
+
+        async def connect() -> Any:
+            return await aiosqlite.connect(target.path)
+
+        engine = create_async_engine(
+            "sqlite+aiosqlite://", async_creator=connect, hide_parameters=True
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _own_transactions(dbapi_connection: Any, _record: Any) -> None:
