@@ -691,3 +691,20 @@ async def test_a_store_reconnects_after_postgresql_dropped_its_connections(
     finally:
         await admin.close()
         await store.close()
+
+
+async def test_a_sqlite_file_whose_path_has_url_characters_is_created_and_migrated(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "on call #1" / "bot?v=2 100%.db"
+    path.parent.mkdir()
+    store = Store(f"sqlite:///{quote(str(path))}")
+    await store.open()
+    try:
+        assert await store.claim("first")
+    finally:
+        await store.close()
+    assert path.is_file()
+    assert await read_directly(f"sqlite:///{quote(str(path))}", "SELECT key FROM claims") == [
+        ("first",)
+    ]
