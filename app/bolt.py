@@ -1,6 +1,7 @@
 """The Bolt app: dependencies go into every request's context, and one error handler turns
 `BotError`s into the sentence the person reads."""
 
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -17,9 +18,14 @@ from app import listeners
 from app.incidents.intake import Intake
 from app.listeners.reporting import Reporter
 from app.metrics import DEDUPE_HITS, SLACK_CALLS
-from app.store import Store
+from app.store import Store, StoreUnavailable
 
 logger = logging.getLogger(__name__)
+
+STORE_DOWN = (
+    "incident-bot cannot reach its database just now, so it did nothing. Try again in a "
+    "minute; if this goes on, tell whoever runs incident-bot (its log says why)."
+)
 
 
 class MeteredWebClient(AsyncWebClient):
@@ -100,7 +106,21 @@ def build_app(
         """A signed command or interaction captured and posted again within Slack's
         five-minute window passes the signature check; each one Slack sends has a
         `trigger_id` (an action also its `action_ts`) of its own, so act on it once."""
-        if (key := replay_key(body)) and not await store.claim(key):
+        key = replay_key(body)
+        try:
+            first = key is None or await store.claim(key)
+        except StoreUnavailable:
+            if not body.get("command"):
+                raise  # handle_error: a 500
+            # Slack never retries a command, and shows the person its own "failed with
+            # dispatch_failed" for a 500: say what happened instead. Nothing was done.
+            logger.error("the store is unavailable: a command was turned away")
+            return BoltResponse(
+                status=200,
+                body=json.dumps({"response_type": "ephemeral", "text": STORE_DOWN}),
+                headers={"content-type": "application/json"},
+            )
+        if not first:
             DEDUPE_HITS.labels("slack_replay").inc()
             return BoltResponse(status=200, body="")
         await next()

@@ -2,11 +2,13 @@
 stand-ins behind it. Every refusal is checked for its message *and* for zero writes."""
 
 import asyncio
+import sqlite3
 
 import pytest
 
 from app.demo.pagerduty import PagerDutyStandIn
 from app.demo.slack import SlackStandIn
+from app.settings import Settings
 from tests.conftest import Bot
 
 INCIDENT_123 = "PT4KHLK"
@@ -473,3 +475,31 @@ async def test_a_multi_line_note_reaches_pagerduty_with_its_line_breaks(
 
     [post] = pagerduty.writes
     assert post.json == {"note": {"content": "restarted:\n```\nerror: x > y\n    at main\n```"}}
+
+
+# --- the store down ----------------------------------------------------------------------
+
+
+async def test_a_command_while_the_store_is_down_is_answered_in_words_and_does_nothing(
+    bot: Bot, settings: Settings, pagerduty: PagerDutyStandIn, slack: SlackStandIn
+) -> None:
+    """Slack never retries a command and shows only "dispatch_failed" for a 500."""
+    locker = sqlite3.connect(
+        settings.database_url.removeprefix("sqlite:///"),
+        isolation_level=None,
+        check_same_thread=False,
+    )
+    await asyncio.to_thread(locker.execute, "BEGIN EXCLUSIVE")  # another writer holds it
+    try:
+        response = await bot.command("ack 123")
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+
+    assert response.status_code == 200
+    assert response.json()["response_type"] == "ephemeral"
+    assert "cannot reach its database just now, so it did nothing" in response.json()["text"]
+    assert pagerduty.writes == []
+    assert (await bot.command("ack 123")).status_code == 200  # the retry, once it is back
+    await slack.wait_for(lambda s: len(s.responses) == 1)
+    assert [w.json["incident"]["status"] for w in pagerduty.writes] == ["acknowledged"]
