@@ -4,12 +4,14 @@
 `ack()` keeps running; the stand-ins are real HTTP servers on loopback.
 """
 
+import asyncio
 import hashlib
 import hmac
 import json
 import os
 import random
 import socket
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -138,6 +140,24 @@ def settings(pagerduty: PagerDutyStandIn, slack: SlackStandIn, tmp_path: Path) -
         webhook_retry_seconds=0.05,
         metrics_token=METRICS_TOKEN,
     )
+
+
+@asynccontextmanager
+async def store_held_elsewhere(settings: Settings) -> AsyncIterator[None]:
+    """Another process holds the bot's SQLite store (a backup, say): the bot's writes wait
+    out the busy timeout, then fail. The lock is waited for on a thread, as another process
+    would, so that the bot's loop can finish a write it has in flight first."""
+    locker = sqlite3.connect(
+        settings.database_url.removeprefix("sqlite:///"),
+        isolation_level=None,
+        check_same_thread=False,
+    )
+    await asyncio.to_thread(locker.execute, "BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
 
 
 @asynccontextmanager

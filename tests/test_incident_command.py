@@ -2,14 +2,13 @@
 stand-ins behind it. Every refusal is checked for its message *and* for zero writes."""
 
 import asyncio
-import sqlite3
 
 import pytest
 
 from app.demo.pagerduty import PagerDutyStandIn
 from app.demo.slack import SlackStandIn
 from app.settings import Settings
-from tests.conftest import Bot
+from tests.conftest import Bot, store_held_elsewhere
 
 INCIDENT_123 = "PT4KHLK"
 
@@ -484,17 +483,8 @@ async def test_a_command_while_the_store_is_down_is_answered_in_words_and_does_n
     bot: Bot, settings: Settings, pagerduty: PagerDutyStandIn, slack: SlackStandIn
 ) -> None:
     """Slack never retries a command and shows only "dispatch_failed" for a 500."""
-    locker = sqlite3.connect(
-        settings.database_url.removeprefix("sqlite:///"),
-        isolation_level=None,
-        check_same_thread=False,
-    )
-    await asyncio.to_thread(locker.execute, "BEGIN EXCLUSIVE")  # another writer holds it
-    try:
+    async with store_held_elsewhere(settings):
         response = await bot.command("ack 123")
-    finally:
-        locker.execute("ROLLBACK")
-        locker.close()
 
     assert response.status_code == 200
     assert response.json()["response_type"] == "ephemeral"

@@ -3,7 +3,6 @@ cards posted and redrawn from fresh reads, nothing lost and nothing done twice."
 
 import asyncio
 import json
-import sqlite3
 import uuid
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from tests.conftest import (
     cards_posted,
     posted_card,
     running_bot,
+    store_held_elsewhere,
 )
 
 INCIDENT_123 = "PT4KHLK"
@@ -297,16 +297,8 @@ async def test_a_huge_body_is_a_413(bot: Bot) -> None:
 async def test_when_the_store_is_unavailable_the_webhook_gets_a_503_so_pagerduty_retries(
     bot: Bot, settings: Settings, slack: SlackStandIn
 ) -> None:
-    path = settings.database_url.removeprefix("sqlite:///")
-    locker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    # Another writer takes the database, once the bot's own start-up writes are done: waited
-    # for on a thread, as another process would, so that the bot's loop can finish them.
-    await asyncio.to_thread(locker.execute, "BEGIN EXCLUSIVE")
-    try:
+    async with store_held_elsewhere(settings):
         response = await bot.webhook(webhook("incident.triggered"))
-    finally:
-        locker.execute("ROLLBACK")
-        locker.close()
     assert response.status_code == 503
 
     retried = await bot.webhook(webhook("incident.triggered"))  # PagerDuty's retry

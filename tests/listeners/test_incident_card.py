@@ -11,7 +11,8 @@ from app.blocks.card import CardState
 from app.demo.pagerduty import PagerDutyStandIn
 from app.demo.slack import SlackStandIn
 from app.ids import ActionId, BlockId, CallbackId, InputActionId
-from tests.conftest import Bot, action_ids, show_card
+from app.settings import Settings
+from tests.conftest import Bot, action_ids, show_card, store_held_elsewhere
 
 INCIDENT_123 = "PT4KHLK"
 
@@ -67,6 +68,22 @@ async def test_acknowledge_click_acks_redraws_the_card_and_says_so_in_its_thread
     thread_line = slack.calls_to("chat.postMessage")[-1].args
     assert thread_line["thread_ts"] == card["ts"]
     assert thread_line["text"].startswith("Alice Example acknowledged")
+
+
+async def test_a_click_while_the_store_is_down_is_answered_in_words_and_does_nothing(
+    bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn, settings: Settings
+) -> None:
+    card = await show_card(bot, slack)
+
+    async with store_held_elsewhere(settings):
+        response = await bot.click(card, ActionId.ACKNOWLEDGE)
+
+    assert response.status_code == 200  # not a 500: Slack would show only a warning sign
+    [told] = slack.responses
+    assert told["response_type"] == "ephemeral"
+    assert told["replace_original"] is False  # the card stays
+    assert "cannot reach its database just now, so it did nothing" in told["text"]
+    assert pagerduty.writes == []
 
 
 async def test_acknowledge_click_on_an_incident_resolved_elsewhere_writes_nothing_and_refreshes(
