@@ -18,16 +18,11 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from app import listeners
 from app.errors import SLACK_FAILURES, slack_error_reason
 from app.incidents.intake import Intake
-from app.listeners.reporting import Reporter
+from app.listeners.reporting import STORE_DOWN, Reporter
 from app.metrics import DEDUPE_HITS, SLACK_CALLS
 from app.store import Store, StoreUnavailable
 
 logger = logging.getLogger(__name__)
-
-STORE_DOWN = (
-    "incident-bot cannot reach its database just now, so it did nothing. Try again in a "
-    "minute; if this goes on, tell whoever runs incident-bot (its log says why)."
-)
 
 
 class MeteredWebClient(AsyncWebClient):

@@ -8,7 +8,7 @@ import pytest
 from app.demo.pagerduty import PagerDutyStandIn
 from app.demo.slack import SlackStandIn
 from app.settings import Settings
-from tests.conftest import Bot, store_held_elsewhere
+from tests.conftest import Bot, running_bot, store_held_elsewhere
 
 INCIDENT_123 = "PT4KHLK"
 
@@ -492,4 +492,40 @@ async def test_a_command_while_the_store_is_down_is_answered_in_words_and_does_n
     assert pagerduty.writes == []
     assert (await bot.command("ack 123")).status_code == 200  # the retry, once it is back
     await slack.wait_for(lambda s: len(s.responses) == 1)
+    assert [w.json["incident"]["status"] for w in pagerduty.writes] == ["acknowledged"]
+
+
+async def test_an_action_that_loses_the_store_before_its_write_says_it_did_nothing(
+    settings: Settings, pagerduty: PagerDutyStandIn, slack: SlackStandIn
+) -> None:
+    quiet = settings.model_copy(update={"webhook_retry_seconds": 60})  # no background writes
+    async with running_bot(quiet, slack) as bot:
+        pagerduty.latency = 0.1  # the incident's reads are in flight when the store goes
+        response = await bot.command("ack 123")
+        assert response.status_code == 200
+        async with store_held_elsewhere(settings):
+            # Its writes (noting "about to acknowledge" first) each wait, then give up.
+            await slack.wait_for(lambda s: len(s.responses) == 1, timeout=30)
+
+    [told] = slack.responses
+    assert told["response_type"] == "ephemeral"
+    assert "cannot reach its database just now, so it did nothing" in told["text"]
+    assert pagerduty.writes == []
+
+
+async def test_an_action_done_in_pagerduty_is_reported_done_though_the_store_then_fails(
+    settings: Settings, pagerduty: PagerDutyStandIn, slack: SlackStandIn
+) -> None:
+    quiet = settings.model_copy(update={"webhook_retry_seconds": 60})  # no background writes
+    async with running_bot(quiet, slack) as bot:
+        pagerduty.latency = 0.5
+        response = await bot.command("ack 123")
+        assert response.status_code == 200
+        await slack.wait_for(lambda _: len(pagerduty.writes) == 1)  # the PUT is on its way
+        async with store_held_elsewhere(settings):
+            await slack.wait_for(lambda s: len(s.responses) == 1, timeout=30)
+
+    [told] = slack.responses
+    assert told["response_type"] == "in_channel"
+    assert "acknowledged" in told["text"]
     assert [w.json["incident"]["status"] for w in pagerduty.writes] == ["acknowledged"]

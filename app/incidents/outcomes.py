@@ -1,6 +1,7 @@
 """What an action did and how it is said: the `Outcome` of an action, the `Reply` a way in
 delivers, and the recent actions a card shows ("Alice Adams acknowledged 2 min ago")."""
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,7 +12,9 @@ from app.incidents.grammar import Verb
 from app.mrkdwn import escape, link
 from app.pagerduty.models import Incident
 from app.store import LastAction as StoredAction
-from app.store import Store
+from app.store import Store, StoreUnavailable
+
+logger = logging.getLogger(__name__)
 
 # PagerDuty's webhook about our own write arrives within seconds; two minutes is generous.
 ECHO_WINDOW = timedelta(minutes=2)
@@ -91,10 +94,17 @@ class RecentActions:
 
     async def record(self, outcome: Outcome) -> None:
         """After an action: the card's last action, and (for actions whose write did not
-        say so beforehand, `about_to`) that its webhook is our echo."""
+        say so beforehand, `about_to`) that its webhook is our echo. The action is done in
+        PagerDuty by now: a store that fails here costs the card's line, not the answer."""
         action = outcome.last_action
         stored = StoredAction(action.who, outcome.verb.value, outcome.detail, action.at)
-        await self._store.record_own_action(outcome.incident.id, stored)
+        try:
+            await self._store.record_own_action(outcome.incident.id, stored)
+        except StoreUnavailable:
+            logger.warning(
+                "done, but not recorded as the card's last action: the store is unavailable",
+                extra={"incident": outcome.incident.id, "verb": str(outcome.verb)},
+            )
 
     async def last(self, incident_id: str) -> LastAction | None:
         stored = await self._store.last_action(incident_id)

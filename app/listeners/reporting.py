@@ -24,6 +24,7 @@ from app.errors import SLACK_FAILURES, BotError, StoppedByShutdown, slack_error_
 from app.incidents.outcomes import Reply
 from app.mrkdwn import escape
 from app.pagerduty.client import WRITES_SENT, WritesSent
+from app.store import StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,14 @@ STOPPED_BEFORE_PAGERDUTY = (
 SLACK_REFUSED = (
     "Slack did not accept my answer ({reason}). What you asked for may have been done: "
     "check the incident in PagerDuty before trying again."
+)
+STORE_DOWN = (
+    "incident-bot cannot reach its database just now, so it did nothing. Try again in a "
+    "minute; if this goes on, tell whoever runs incident-bot (its log says why)."
+)
+STORE_LOST = (
+    "incident-bot lost its database partway through this, after it had written to "
+    "PagerDuty. Check the incident in PagerDuty before trying again."
 )
 SOMETHING_BROKE = (
     "Something went wrong inside incident-bot, so it stopped there. The error is in its "
@@ -82,10 +91,10 @@ class Reporter:
         try:
             yield
         except Exception as error:  # the one handler: BotErrors are told, the rest logged too
-            await self._tell_about(error, audience)
+            await self._tell_about(error, audience, wrote=writes.count > 0)
         except asyncio.CancelledError:  # shutdown outlasted its grace period (see drain)
             stopped = STOPPED if writes.count else STOPPED_BEFORE_PAGERDUTY
-            await self._tell_about(StoppedByShutdown(stopped), audience)
+            await self._tell_about(StoppedByShutdown(stopped), audience, wrote=writes.count > 0)
             raise
         finally:
             WRITES_SENT.reset(counting)
@@ -144,10 +153,14 @@ class Reporter:
             await asyncio.wait(still_running, timeout=5)
         return len(still_running)
 
-    async def _tell_about(self, error: Exception, audience: Audience) -> None:
+    async def _tell_about(self, error: Exception, audience: Audience, *, wrote: bool) -> None:
+        """`wrote`: the request had sent a write to PagerDuty when it failed."""
         if isinstance(error, BotError):
             logger.info("refused: %s", type(error).__name__)
             message = error.message
+        elif isinstance(error, StoreUnavailable):
+            logger.error("the store failed during an action: %s", error)
+            message = STORE_LOST if wrote else STORE_DOWN
         elif isinstance(error, SLACK_FAILURES):
             # Slack refused a reply, a modal or a card; what was asked may well be done.
             reason = slack_error_reason(error)
