@@ -9,14 +9,12 @@ from typing import Any
 
 from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
-from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from app import listeners
-from app.errors import SLACK_FAILURES, slack_error_reason
 from app.incidents.intake import Intake
 from app.listeners.reporting import STORE_DOWN, Reporter
 from app.metrics import DEDUPE_HITS, SLACK_CALLS
@@ -98,7 +96,7 @@ def build_app(
 
     @app.middleware
     async def drop_replayed_requests(
-        body: dict[str, Any], respond: AsyncRespond | None, next: Callable[[], Awaitable[None]]
+        body: dict[str, Any], next: Callable[[], Awaitable[None]]
     ) -> BoltResponse | None:
         """A signed command or interaction captured and posted again within Slack's
         five-minute window passes the signature check; each one Slack sends has a
@@ -107,23 +105,15 @@ def build_app(
         try:
             first = key is None or await store.claim(key)
         except StoreUnavailable:
-            # Slack never retries a command or a click, and for a 500 shows the person only
-            # its own "dispatch_failed" or a warning sign: say what happened. Nothing was done.
-            if body.get("command"):
-                logger.error("the store is unavailable: a command was turned away")
-                return BoltResponse(
-                    status=200,
-                    body=json.dumps({"response_type": "ephemeral", "text": STORE_DOWN}),
-                    headers={"content-type": "application/json"},
-                )
-            if respond is None or not respond.response_url:
-                raise  # handle_error: a 500 (a modal shows Slack's own error)
-            logger.error("the store is unavailable: an interaction was turned away")
-            try:
-                await respond(text=STORE_DOWN, response_type="ephemeral", replace_original=False)
-            except SLACK_FAILURES as error:
-                logger.error("could not tell the person: %s", slack_error_reason(error))
-            return BoltResponse(status=200, body="")
+            # Slack never retries a command or an interaction: say what happened, rather
+            # than a 500 that shows "dispatch_failed" or a warning sign. Events get the 500.
+            answer = await reporter.turn_away(body, STORE_DOWN)
+            if answer is None:
+                raise  # handle_error
+            logger.error("the store is unavailable: a request was turned away")
+            return BoltResponse(
+                status=200, body=json.dumps(answer), headers={"content-type": "application/json"}
+            )
         if not first:
             DEDUPE_HITS.labels("slack_replay").inc()
             return BoltResponse(status=200, body="")

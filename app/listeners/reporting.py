@@ -124,6 +124,24 @@ class Reporter:
                 view_id=view_id, view=notice_modal(title, refusal.message)
             )
 
+    async def turn_away(self, body: dict[str, Any], text: str) -> dict[str, Any] | None:
+        """Tell the sender of a request the bot will not work on (`text` says why): the
+        HTTP answer for Slack, or None where there is no one to tell (an event)."""
+        if body.get("command"):
+            return {"response_type": "ephemeral", "text": text}
+        if body.get("type") == "view_submission":
+            return {"response_action": "update", "view": notice_modal("Not done", text)}
+        response_url = body.get("response_url")
+        if not isinstance(response_url, str) or not response_url:
+            return None
+        try:
+            await self._respond(
+                response_url, text=text, response_type="ephemeral", replace_original=False
+            )
+        except SLACK_FAILURES as error:
+            logger.error("could not tell the person: %s", slack_error_reason(error))
+        return {}
+
     async def deliver(self, reply: Reply, audience: Audience, *, public_ts: str | None) -> None:
         """Public lines to the channel (in `public_ts`'s thread, if given), private ones to
         the person."""

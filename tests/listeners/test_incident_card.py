@@ -86,6 +86,23 @@ async def test_a_click_while_the_store_is_down_is_answered_in_words_and_does_not
     assert pagerduty.writes == []
 
 
+async def test_a_modal_submitted_while_the_store_is_down_says_so_in_the_modal(
+    bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn, settings: Settings
+) -> None:
+    view = await modal_from_card(bot, slack, ActionId.RESOLVE)
+    resolution = {InputActionId.RESOLUTION: {"type": "plain_text_input", "value": "rolled back"}}
+
+    async with store_held_elsewhere(settings):
+        response = await bot.submit(view, {BlockId.RESOLUTION: resolution})
+
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["response_action"] == "update"
+    [notice] = answer["view"]["blocks"]
+    assert "cannot reach its database just now, so it did nothing" in notice["text"]["text"]
+    assert pagerduty.writes == []
+
+
 async def test_acknowledge_click_on_an_incident_resolved_elsewhere_writes_nothing_and_refreshes(
     bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn
 ) -> None:
