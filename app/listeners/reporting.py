@@ -130,6 +130,13 @@ class Reporter:
         if body.get("command"):
             return {"response_type": "ephemeral", "text": text}
         if body.get("type") == "view_submission":
+            # Under the form's first field, so that what the person typed stays there.
+            blocks = (body.get("view") or {}).get("blocks") or []
+            fields = [
+                b["block_id"] for b in blocks if b.get("type") == "input" and b.get("block_id")
+            ]
+            if fields:
+                return {"response_action": "errors", "errors": {fields[0]: text}}
             return {"response_action": "update", "view": notice_modal("Not done", text)}
         response_url = body.get("response_url")
         if not isinstance(response_url, str) or not response_url:

@@ -86,7 +86,7 @@ async def test_a_click_while_the_store_is_down_is_answered_in_words_and_does_not
     assert pagerduty.writes == []
 
 
-async def test_a_modal_submitted_while_the_store_is_down_says_so_in_the_modal(
+async def test_a_modal_submitted_while_the_store_is_down_says_so_under_its_field(
     bot: Bot, slack: SlackStandIn, pagerduty: PagerDutyStandIn, settings: Settings
 ) -> None:
     view = await modal_from_card(bot, slack, ActionId.RESOLVE)
@@ -97,9 +97,11 @@ async def test_a_modal_submitted_while_the_store_is_down_says_so_in_the_modal(
 
     assert response.status_code == 200
     answer = response.json()
-    assert answer["response_action"] == "update"
-    [notice] = answer["view"]["blocks"]
-    assert "cannot reach its database just now, so it did nothing" in notice["text"]["text"]
+    assert answer["response_action"] == "errors"  # the form stays, with what was typed
+    assert (
+        "cannot reach its database just now, so it did nothing"
+        in (answer["errors"][BlockId.RESOLUTION])
+    )
     assert pagerduty.writes == []
 
 
