@@ -1,6 +1,7 @@
 """The two databases the store runs on, behind one small interface, on their drivers
-directly: SQLite through aiosqlite, PostgreSQL through an asyncpg pool. (An ORM or query
-builder cost a fifth of every start's imports, for statements that both dialects share.)
+directly: SQLite through aiosqlite, PostgreSQL through an asyncpg pool. (SQLAlchemy Core
+cost ~0.19 s of every start's imports, and compiled each ON CONFLICT statement at every
+call, for statements that both dialects share word for word.)
 
 Statements are written once, with `?` placeholders, in the SQL both speak: INSERT … ON
 CONFLICT … RETURNING, TRUE/FALSE, CASE. Rows come back as dicts. Datetimes go in aware;
