@@ -23,7 +23,7 @@ from app.incidents.words import INCIDENT_ID
 from app.pagerduty.client import PagerDutyClient
 from app.pagerduty.drawing_cache import DrawingCache
 from app.pagerduty.models import Incident, Reference, StatusUpdate
-from app.store import CardRef, Store
+from app.store import CardRef, Store, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +170,10 @@ class IncidentCards:
             "chat.update", self._slack.chat_update(channel=ref.channel, ts=ref.ts, **card)
         )
         if problem is None:
-            await self._store.set_card_digest(ref, card_digest(card))
+            try:
+                await self._store.set_card_digest(ref, card_digest(card))
+            except StoreUnavailable:  # the next reconcile redraws it once more: no harm
+                logger.warning("card redrawn, but its digest not stored: store unavailable")
         return problem
 
     async def update_if_changed(self, ref: CardRef, card: dict[str, Any]) -> str | None:

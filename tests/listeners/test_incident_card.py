@@ -12,7 +12,7 @@ from app.demo.pagerduty import PagerDutyStandIn
 from app.demo.slack import SlackStandIn
 from app.ids import ActionId, BlockId, CallbackId, InputActionId
 from app.settings import Settings
-from tests.conftest import Bot, action_ids, show_card, store_held_elsewhere
+from tests.conftest import Bot, action_ids, running_bot, show_card, store_held_elsewhere
 
 INCIDENT_123 = "PT4KHLK"
 
@@ -103,6 +103,24 @@ async def test_a_modal_submitted_while_the_store_is_down_says_so_under_its_field
         in (answer["errors"][BlockId.RESOLUTION])
     )
     assert pagerduty.writes == []
+
+
+async def test_a_click_done_in_pagerduty_is_shown_done_though_the_store_then_fails(
+    settings: Settings, slack: SlackStandIn, pagerduty: PagerDutyStandIn
+) -> None:
+    quiet = settings.model_copy(update={"webhook_retry_seconds": 60})  # no background writes
+    async with running_bot(quiet, slack) as bot:
+        card = await show_card(bot, slack)
+        pagerduty.latency = 0.5
+        await bot.click(card, ActionId.ACKNOWLEDGE)
+        await slack.wait_for(lambda _: len(pagerduty.writes) == 1)  # the PUT is on its way
+        async with store_held_elsewhere(settings):
+            await slack.wait_for(lambda s: len(s.calls_to("chat.postMessage")) == 2, timeout=30)
+
+    assert ActionId.ACKNOWLEDGE not in action_ids(last_update(slack))  # the card redrawn
+    thread_line = slack.calls_to("chat.postMessage")[-1].args
+    assert thread_line["text"].startswith("Alice Example acknowledged")
+    assert slack.responses == []  # nobody told "something went wrong"
 
 
 async def test_acknowledge_click_on_an_incident_resolved_elsewhere_writes_nothing_and_refreshes(
