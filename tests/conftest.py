@@ -38,6 +38,7 @@ from app.ids import CARD_METADATA_EVENT
 from app.pagerduty.client import PagerDutyClient
 from app.settings import Settings, load_settings
 from app.store import Store
+from app.store.connecting import database_target
 from app.web import create_app
 from tests.standins.contracts import load_slack_sample
 from tests.standins.spec import load_pagerduty_spec
@@ -142,15 +143,19 @@ def settings(pagerduty: PagerDutyStandIn, slack: SlackStandIn, tmp_path: Path) -
     )
 
 
+def without_background_writes(settings: Settings) -> Settings:
+    """The webhook worker polls the store every 50 ms in tests; without it, a store held
+    elsewhere meets only the request's own writes, each waiting its busy timeout in turn."""
+    return settings.model_copy(update={"webhook_retry_seconds": 60})
+
+
 @asynccontextmanager
-async def store_held_elsewhere(settings: Settings) -> AsyncIterator[None]:
-    """Another process holds the bot's SQLite store (a backup, say): the bot's writes wait
-    out the busy timeout, then fail. The lock is waited for on a thread, as another process
+async def store_held_elsewhere(database_url: str) -> AsyncIterator[None]:
+    """Another process holds a SQLite store (a backup, say): the store's writes wait out
+    the busy timeout, then fail. The lock is waited for on a thread, as another process
     would, so that the bot's loop can finish a write it has in flight first."""
     locker = sqlite3.connect(
-        settings.database_url.removeprefix("sqlite:///"),
-        isolation_level=None,
-        check_same_thread=False,
+        database_target(database_url).path, isolation_level=None, check_same_thread=False
     )
     await asyncio.to_thread(locker.execute, "BEGIN EXCLUSIVE")
     try:

@@ -8,7 +8,7 @@ import pytest
 from app.demo.pagerduty import PagerDutyStandIn
 from app.demo.slack import SlackStandIn
 from app.settings import Settings
-from tests.conftest import Bot, running_bot, store_held_elsewhere
+from tests.conftest import Bot, running_bot, store_held_elsewhere, without_background_writes
 
 INCIDENT_123 = "PT4KHLK"
 
@@ -483,7 +483,7 @@ async def test_a_command_while_the_store_is_down_is_answered_in_words_and_does_n
     bot: Bot, settings: Settings, pagerduty: PagerDutyStandIn, slack: SlackStandIn
 ) -> None:
     """Slack never retries a command and shows only "dispatch_failed" for a 500."""
-    async with store_held_elsewhere(settings):
+    async with store_held_elsewhere(settings.database_url):
         response = await bot.command("ack 123")
 
     assert response.status_code == 200
@@ -498,12 +498,11 @@ async def test_a_command_while_the_store_is_down_is_answered_in_words_and_does_n
 async def test_an_action_that_loses_the_store_before_its_write_says_it_did_nothing(
     settings: Settings, pagerduty: PagerDutyStandIn, slack: SlackStandIn
 ) -> None:
-    quiet = settings.model_copy(update={"webhook_retry_seconds": 60})  # no background writes
-    async with running_bot(quiet, slack) as bot:
+    async with running_bot(without_background_writes(settings), slack) as bot:
         pagerduty.latency = 0.1  # the incident's reads are in flight when the store goes
         response = await bot.command("ack 123")
         assert response.status_code == 200
-        async with store_held_elsewhere(settings):
+        async with store_held_elsewhere(settings.database_url):
             # Its writes (noting "about to acknowledge" first) each wait, then give up.
             await slack.wait_for(lambda s: len(s.responses) == 1, timeout=30)
 
@@ -516,13 +515,12 @@ async def test_an_action_that_loses_the_store_before_its_write_says_it_did_nothi
 async def test_an_action_done_in_pagerduty_is_reported_done_though_the_store_then_fails(
     settings: Settings, pagerduty: PagerDutyStandIn, slack: SlackStandIn
 ) -> None:
-    quiet = settings.model_copy(update={"webhook_retry_seconds": 60})  # no background writes
-    async with running_bot(quiet, slack) as bot:
+    async with running_bot(without_background_writes(settings), slack) as bot:
         pagerduty.latency = 0.5
         response = await bot.command("ack 123")
         assert response.status_code == 200
         await slack.wait_for(lambda _: len(pagerduty.writes) == 1)  # the PUT is on its way
-        async with store_held_elsewhere(settings):
+        async with store_held_elsewhere(settings.database_url):
             await slack.wait_for(lambda s: len(s.responses) == 1, timeout=30)
 
     [told] = slack.responses

@@ -297,7 +297,7 @@ async def test_a_huge_body_is_a_413(bot: Bot) -> None:
 async def test_when_the_store_is_unavailable_the_webhook_gets_a_503_so_pagerduty_retries(
     bot: Bot, settings: Settings, slack: SlackStandIn
 ) -> None:
-    async with store_held_elsewhere(settings):
+    async with store_held_elsewhere(settings.database_url):
         response = await bot.webhook(webhook("incident.triggered"))
     assert response.status_code == 503
 

@@ -12,7 +12,14 @@ from app.demo.pagerduty import PagerDutyStandIn
 from app.demo.slack import SlackStandIn
 from app.ids import ActionId, BlockId, CallbackId, InputActionId
 from app.settings import Settings
-from tests.conftest import Bot, action_ids, running_bot, show_card, store_held_elsewhere
+from tests.conftest import (
+    Bot,
+    action_ids,
+    running_bot,
+    show_card,
+    store_held_elsewhere,
+    without_background_writes,
+)
 
 INCIDENT_123 = "PT4KHLK"
 
@@ -75,7 +82,7 @@ async def test_a_click_while_the_store_is_down_is_answered_in_words_and_does_not
 ) -> None:
     card = await show_card(bot, slack)
 
-    async with store_held_elsewhere(settings):
+    async with store_held_elsewhere(settings.database_url):
         response = await bot.click(card, ActionId.ACKNOWLEDGE)
 
     assert response.status_code == 200  # not a 500: Slack would show only a warning sign
@@ -92,7 +99,7 @@ async def test_a_modal_submitted_while_the_store_is_down_says_so_under_its_field
     view = await modal_from_card(bot, slack, ActionId.RESOLVE)
     resolution = {InputActionId.RESOLUTION: {"type": "plain_text_input", "value": "rolled back"}}
 
-    async with store_held_elsewhere(settings):
+    async with store_held_elsewhere(settings.database_url):
         response = await bot.submit(view, {BlockId.RESOLUTION: resolution})
 
     assert response.status_code == 200
@@ -108,13 +115,12 @@ async def test_a_modal_submitted_while_the_store_is_down_says_so_under_its_field
 async def test_a_click_done_in_pagerduty_is_shown_done_though_the_store_then_fails(
     settings: Settings, slack: SlackStandIn, pagerduty: PagerDutyStandIn
 ) -> None:
-    quiet = settings.model_copy(update={"webhook_retry_seconds": 60})  # no background writes
-    async with running_bot(quiet, slack) as bot:
+    async with running_bot(without_background_writes(settings), slack) as bot:
         card = await show_card(bot, slack)
         pagerduty.latency = 0.5
         await bot.click(card, ActionId.ACKNOWLEDGE)
         await slack.wait_for(lambda _: len(pagerduty.writes) == 1)  # the PUT is on its way
-        async with store_held_elsewhere(settings):
+        async with store_held_elsewhere(settings.database_url):
             await slack.wait_for(lambda s: len(s.calls_to("chat.postMessage")) == 2, timeout=30)
 
     assert ActionId.ACKNOWLEDGE not in action_ids(last_update(slack))  # the card redrawn

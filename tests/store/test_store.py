@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from app.store import AuditEntry, CardRef, Forgotten, Retention, Store, StoreUnavailable, databases
 from app.store.connecting import MIGRATIONS, SCHEMA_HEAD, DatabaseTarget, database_target
-from tests.conftest import PG_URL, postgres_schema
+from tests.conftest import PG_URL, opened_store, postgres_schema, store_held_elsewhere
 
 TINY = timedelta(milliseconds=50)
 
@@ -106,17 +106,15 @@ async def test_a_sqlite_store_writes_ahead_and_waits_out_another_process_lock(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "wal.db"
-    store = Store(f"sqlite:///{path}")
-    await store.open()
-    other = sqlite3.connect(path, isolation_level=None)  # another process's connection
-    try:
-        assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        other.execute("BEGIN IMMEDIATE")  # holds the write lock for a while
-        asyncio.get_running_loop().call_later(0.3, other.execute, "COMMIT")
-        assert await store.claim("waited")  # not "database is locked"
-    finally:
-        other.close()
-        await store.close()
+    async with opened_store(f"sqlite:///{path}") as store:
+        other = sqlite3.connect(path, isolation_level=None)  # another process's connection
+        try:
+            assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+            other.execute("BEGIN IMMEDIATE")  # holds the write lock for a while
+            asyncio.get_running_loop().call_later(0.3, other.execute, "COMMIT")
+            assert await store.claim("waited")  # not "database is locked"
+        finally:
+            other.close()
 
 
 async def test_a_write_cancelled_while_waiting_for_the_lock_leaves_no_transaction_open(
@@ -124,47 +122,36 @@ async def test_a_write_cancelled_while_waiting_for_the_lock_leaves_no_transactio
 ) -> None:
     """A request given up (a client gone) while its write waits for SQLite's lock: the
     BEGIN still runs later on the driver's thread, and must not stay open for the next."""
-    path = tmp_path / "bot.db"
-    store = Store(f"sqlite:///{path}")
-    await store.open()
-    other = sqlite3.connect(path, isolation_level=None)
-    try:
-        other.execute("BEGIN IMMEDIATE")
-        waiting = asyncio.create_task(store.save_card("P1", CardRef("C1", "1.1")))
-        await asyncio.sleep(0.2)
-        waiting.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await waiting
-        other.execute("COMMIT")
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    async with opened_store(url) as store:
+        async with store_held_elsewhere(url):
+            waiting = asyncio.create_task(store.save_card("P1", CardRef("C1", "1.1")))
+            await asyncio.sleep(0.2)
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
         # Not "cannot start a transaction within a transaction":
         assert await store.save_card("P2", CardRef("C1", "2.2"))
         assert await store.find_card("P1", "C1") is None  # the cancelled write made nothing
-    finally:
-        other.close()
-        await store.close()
 
 
 async def test_a_sqlite_file_written_by_earlier_versions_keeps_its_times(tmp_path: Path) -> None:
     """Earlier versions (SQLAlchemy's SQLite dialect) stored times as naive UTC text with
     microseconds; they must read back, and compare, as the same instants."""
     path = tmp_path / "bot.db"
-    store = Store(f"sqlite:///{path}")
-    await store.open()
-    with sqlite3.connect(path) as earlier:
-        earlier.execute(
-            "INSERT INTO audit_log (at, slack_user_id, verb, incident, outcome, detail)"
-            " VALUES ('2025-01-02 03:04:05.000000', 'U1', 'ack', 'P1', 'ok', ''),"
-            " ('2025-01-02 03:04:05.500000', 'U1', 'resolve', 'P1', 'ok', '')"
-        )
-    try:
+    async with opened_store(f"sqlite:///{path}") as store:
+        with sqlite3.connect(path) as earlier:
+            earlier.execute(
+                "INSERT INTO audit_log (at, slack_user_id, verb, incident, outcome, detail)"
+                " VALUES ('2025-01-02 03:04:05.000000', 'U1', 'ack', 'P1', 'ok', ''),"
+                " ('2025-01-02 03:04:05.500000', 'U1', 'resolve', 'P1', 'ok', '')"
+            )
         await store.record(entry(datetime(2025, 1, 2, 3, 4, 5, 250000, tzinfo=UTC), "P1", "note"))
         assert [(e.verb, e.at) for e in await store.audit()] == [
             ("resolve", datetime(2025, 1, 2, 3, 4, 5, 500000, tzinfo=UTC)),
             ("note", datetime(2025, 1, 2, 3, 4, 5, 250000, tzinfo=UTC)),
             ("ack", datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)),
         ]
-    finally:
-        await store.close()
 
 
 def inserts_into(monkeypatch: pytest.MonkeyPatch, table: str) -> list[str]:
@@ -594,9 +581,8 @@ async def test_closing_a_store_while_a_lock_is_held_does_not_wait_for_it_forever
     postgres_url: str,
 ) -> None:
     """Shutdown: PostgreSQL's pool would wait for every connection to come back."""
-    store, other = Store(postgres_url), Store(postgres_url)
+    store = Store(postgres_url)
     await store.open()
-    await other.open()
     holding, forever = asyncio.Event(), asyncio.Event()
 
     async def hold() -> None:
@@ -608,12 +594,14 @@ async def test_closing_a_store_while_a_lock_is_held_does_not_wait_for_it_forever
     try:
         await holding.wait()
         await asyncio.wait_for(store.close(), timeout=15)
-        async with other.exclusive("incident:P1", timedelta(seconds=5)):
+        async with (
+            opened_store(postgres_url) as other,
+            other.exclusive("incident:P1", timedelta(seconds=5)),
+        ):
             pass  # the lock went with the closed connection
     finally:
         holder.cancel()
         await asyncio.gather(holder, return_exceptions=True)
-        await other.close()
 
 
 def target_or_refusal(url: str) -> DatabaseTarget | str:
@@ -653,19 +641,15 @@ def test_any_database_url_is_read_or_refused_without_repeating_a_password(url: s
 
 async def test_bots_in_two_schemas_of_one_database_never_wait_for_each_others_locks() -> None:
     """Staging and production in one PostgreSQL database: advisory locks are per database."""
-    async with postgres_schema() as staging, postgres_schema() as production:
-        first, second = Store(staging), Store(production)
-        await first.open()
-        await second.open()
-        try:
-            async with (
-                first.exclusive("incident:P1", timedelta(seconds=5)),
-                second.exclusive("incident:P1", timedelta(seconds=0.5)),  # no TimeoutError
-            ):
-                pass
-        finally:
-            await first.close()
-            await second.close()
+    async with (
+        postgres_schema() as staging,
+        postgres_schema() as production,
+        opened_store(staging) as first,
+        opened_store(production) as second,
+        first.exclusive("incident:P1", timedelta(seconds=5)),
+        second.exclusive("incident:P1", timedelta(seconds=0.5)),  # no TimeoutError
+    ):
+        pass
 
 
 async def test_a_store_reconnects_after_postgresql_dropped_its_connections(
@@ -674,23 +658,22 @@ async def test_a_store_reconnects_after_postgresql_dropped_its_connections(
     """A database restart or failover: the pool's connections are gone; the next claim
     opens a new one instead of failing on a dead one."""
     name = f"incident-bot-test-{uuid.uuid4().hex[:8]}"
-    store = Store(f"{postgres_url}&application_name={name}")  # passed on to the server
-    await store.open()
+    url = f"{postgres_url}&application_name={name}"  # passed on to the server
     admin = await asyncpg.connect(PG_URL)
     try:
-        assert await store.claim("before")
-        ended = await admin.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE application_name = $1",
-            name,
-        )
-        assert ended >= 1
-        await asyncio.sleep(0.2)  # the server's goodbye reaches the pool
-        assert await store.claim("after")
-        assert await store.ping()
+        async with opened_store(url) as store:
+            assert await store.claim("before")
+            ended = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name = $1",
+                name,
+            )
+            assert ended >= 1
+            await asyncio.sleep(0.2)  # the server's goodbye reaches the pool
+            assert await store.claim("after")
+            assert await store.ping()
     finally:
         await admin.close()
-        await store.close()
 
 
 async def test_a_sqlite_file_whose_path_has_url_characters_is_created_and_migrated(
@@ -698,13 +681,8 @@ async def test_a_sqlite_file_whose_path_has_url_characters_is_created_and_migrat
 ) -> None:
     path = tmp_path / "on call #1" / "bot?v=2 100%.db"
     path.parent.mkdir()
-    store = Store(f"sqlite:///{quote(str(path))}")
-    await store.open()
-    try:
+    url = f"sqlite:///{quote(str(path))}"
+    async with opened_store(url) as store:
         assert await store.claim("first")
-    finally:
-        await store.close()
     assert path.is_file()
-    assert await read_directly(f"sqlite:///{quote(str(path))}", "SELECT key FROM claims") == [
-        ("first",)
-    ]
+    assert await read_directly(url, "SELECT key FROM claims") == [("first",)]
